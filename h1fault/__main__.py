@@ -1,0 +1,3 @@
+from h1fault.cli import main
+
+main()

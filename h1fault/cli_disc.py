@@ -1,0 +1,9 @@
+"""CLI layer for the disc commands (thin: parse, call h1fault.disc, print)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    """Attach this group's commands to the root app."""

@@ -1,0 +1,129 @@
+"""The physics backend contract: batched MuJoCo state as torch tensors, one row per env.
+
+Two implementations simulate the same ``MjModel``: :class:`~h1fault.sim.cpu_backend.CpuBackend`
+(MuJoCo C, one ``MjData`` per env) and :class:`~h1fault.sim.warp_backend.WarpBackend`
+(mujoco_warp, ``nworld = num_envs``). Both clamp actuator torque with MuJoCo's own per-actuator
+``forcerange``, set per env via :meth:`PhysicsBackend.set_torque_limits`, so a cut limit means the
+same thing on both.
+
+Every tensor below lives on :attr:`PhysicsBackend.device` and is float32 unless stated.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import mujoco
+import torch
+
+from h1fault.errors import H1FaultError
+
+
+class PhysicsBackend(ABC):
+    """Batched physics for ``num_envs`` copies of one H1 model.
+
+    State read-outs are valid after :meth:`step` or :meth:`reset` and are refreshed by them;
+    callers must not write into them.
+    """
+
+    model: mujoco.MjModel
+    """The host-side model (shared by all envs; per-env torque limits live in the backend)."""
+    num_envs: int
+    """Number of parallel envs (worlds)."""
+    device: torch.device
+    """Torch device of every tensor this backend returns or accepts."""
+    substeps: int
+    """Physics steps per :meth:`step` call (control decimation)."""
+
+    @property
+    @abstractmethod
+    def qpos(self) -> torch.Tensor:
+        """Generalised positions. Shape: (num_envs, nq=26): base pos (3), base quat wxyz (4), joints (19)."""
+
+    @property
+    @abstractmethod
+    def qvel(self) -> torch.Tensor:
+        """Generalised velocities. Shape: (num_envs, nv=25): base lin vel world (3), base ang vel body (3), joints (19)."""
+
+    @property
+    @abstractmethod
+    def actuator_force(self) -> torch.Tensor:
+        """Applied (clamped) actuator torques of the last substep. Shape: (num_envs, nu=19), N·m."""
+
+    @property
+    @abstractmethod
+    def sensordata(self) -> torch.Tensor:
+        """MuJoCo sensor readings (model's sensor layout). Shape: (num_envs, nsensordata=40)."""
+
+    @property
+    @abstractmethod
+    def site_xpos(self) -> torch.Tensor:
+        """World positions of the model's sites. Shape: (num_envs, nsite, 3)."""
+
+    @abstractmethod
+    def set_torque_limits(self, limits: torch.Tensor) -> None:
+        """Set the symmetric per-env per-actuator torque limit used from the next substep on.
+
+        limits: (num_envs, nu) float32, N·m, each >= 0 (forcerange becomes [-limit, +limit]).
+        """
+
+    @abstractmethod
+    def step(self, ctrl: torch.Tensor) -> None:
+        """Apply position targets and advance ``substeps`` physics steps.
+
+        ctrl: (num_envs, nu) float32 joint position targets (rad).
+        """
+
+    @abstractmethod
+    def reset(self, env_mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """Set the state of the masked envs and recompute derived quantities (mj_forward).
+
+        env_mask: (num_envs,) bool. qpos: (num_envs, nq). qvel: (num_envs, nv).
+        Rows where ``env_mask`` is False are ignored. Unmasked envs are untouched.
+        """
+
+    @abstractmethod
+    def unstable(self) -> torch.Tensor:
+        """Envs whose state is non-finite or whose solver overflowed. Shape: (num_envs,) bool.
+
+        The env layer resets these and marks their step as terminated; their data is never
+        passed on as valid.
+        """
+
+
+def make_backend(
+    model: mujoco.MjModel, num_envs: int, device: str, substeps: int, backend: str = "auto"
+) -> PhysicsBackend:
+    """Build a backend by name. ``auto``: mujoco_warp on CUDA devices, MuJoCo C on CPU.
+
+    backend: ``auto`` | ``mujoco`` (MuJoCo C, CPU only) | ``warp`` (mujoco_warp, CPU or CUDA).
+    """
+    torch_device = resolve_device(device)
+    if backend == "auto":
+        backend = "warp" if torch_device.type == "cuda" else "mujoco"
+    if backend == "mujoco":
+        if torch_device.type != "cpu":
+            raise H1FaultError(
+                "the 'mujoco' backend runs on the CPU only; use --backend warp on CUDA"
+            )
+        from h1fault.sim.cpu_backend import CpuBackend
+
+        return CpuBackend(model, num_envs, substeps)
+    if backend == "warp":
+        from h1fault.sim.warp_backend import WarpBackend
+
+        return WarpBackend(model, num_envs, torch_device, substeps)
+    raise H1FaultError(f"unknown backend '{backend}' (choose auto, mujoco or warp)")
+
+
+def resolve_device(device: str) -> torch.device:
+    """Parse a device string and check it exists; one-line error for CUDA without a GPU."""
+    try:
+        torch_device = torch.device(device)
+    except RuntimeError as exc:
+        raise H1FaultError(f"unknown device '{device}' (use cpu, cuda or cuda:N)") from exc
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise H1FaultError(f"device '{device}' requested but no CUDA GPU is available")
+    if torch_device.type not in ("cpu", "cuda"):
+        raise H1FaultError(f"unsupported device '{device}' (use cpu, cuda or cuda:N)")
+    return torch_device
