@@ -38,12 +38,18 @@ class PhysicsBackend(ABC):
     @property
     @abstractmethod
     def qpos(self) -> torch.Tensor:
-        """Generalised positions. Shape: (num_envs, nq=26): base pos (3), base quat wxyz (4), joints (19)."""
+        """Generalised positions. Shape: (num_envs, nq=26).
+
+        Layout: base pos world (3), base quat wxyz (4), joint angles (19).
+        """
 
     @property
     @abstractmethod
     def qvel(self) -> torch.Tensor:
-        """Generalised velocities. Shape: (num_envs, nv=25): base lin vel world (3), base ang vel body (3), joints (19)."""
+        """Generalised velocities. Shape: (num_envs, nv=25).
+
+        Layout: base lin vel world (3), base ang vel body (3), joint velocities (19).
+        """
 
     @property
     @abstractmethod
