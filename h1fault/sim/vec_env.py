@@ -102,7 +102,9 @@ class H1VecEnv:
             [int(m.sensor(f"{side}_foot{k}_floor_found").adr[0]) for k in (1, 2, 3)]
             for side in ("left", "right")
         ]
-        self._foot_vel_slices = [sensor_slice(f"{side}_foot_global_linvel") for side in ("left", "right")]  # fmt: skip
+        self._foot_vel_slices = [
+            sensor_slice(f"{side}_foot_global_linvel") for side in ("left", "right")
+        ]
         n = num_envs
         z = lambda *s, **k: torch.zeros(*s, device=dev, **k)  # noqa: E731
         self.actions = z(n, NUM_JOINTS)
