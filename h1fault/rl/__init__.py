@@ -1,0 +1,1 @@
+"""PPO (skrl) glue: configs, models, run directories, training loop, policy loading, play."""

@@ -1,0 +1,90 @@
+"""Agent configuration for ``train-healthy`` (defaults mirror Isaac Lab's H1-flat skrl PPO)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from h1fault.sim.faults import FaultConfig
+from h1fault.sim.task import EnvConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Policy and value MLPs."""
+
+    policy_hidden: tuple[int, ...] = (128, 128, 128)
+    """Hidden layer sizes of the Gaussian policy."""
+    value_hidden: tuple[int, ...] = (128, 128, 128)
+    """Hidden layer sizes of the value function."""
+    activation: str = "elu"
+    """Hidden activation: elu, relu or tanh."""
+    initial_log_std: float = 0.0
+    """Initial log standard deviation of the policy."""
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """skrl PPO hyper-parameters (skrl 2.x ``PPO_CFG`` fields)."""
+
+    rollouts: int = 24
+    """Env steps per env between updates."""
+    learning_epochs: int = 5
+    """Passes over each rollout."""
+    mini_batches: int = 4
+    """Mini-batches per epoch."""
+    discount_factor: float = 0.99
+    """Gamma."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    learning_rate: float = 1e-3
+    """Adam learning rate (adapted by KL when kl_target > 0)."""
+    kl_target: float = 0.01
+    """Target KL of skrl's KLAdaptiveLR scheduler; 0 disables the scheduler."""
+    grad_norm_clip: float = 1.0
+    """Global gradient-norm clip."""
+    ratio_clip: float = 0.2
+    """PPO clip of the probability ratio."""
+    value_clip: float = 0.2
+    """Clip of the value prediction change."""
+    entropy_loss_scale: float = 0.005
+    """Entropy bonus."""
+    value_loss_scale: float = 1.0
+    """Value loss weight."""
+    time_limit_bootstrap: bool = True
+    """Bootstrap the value at time-outs (truncation is not failure)."""
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Length of training and checkpointing."""
+
+    timesteps: int = 24000
+    """Vector-env steps to train for (env steps = timesteps * num_envs)."""
+    checkpoint_interval: int = 2400
+    """Write ``agent_<t>.pt`` every this many timesteps (0: only the final one)."""
+    write_interval: int = 120
+    """TensorBoard write interval in timesteps."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything PPO needs besides the env."""
+
+    models: ModelConfig = field(default_factory=ModelConfig)
+    """Networks."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """Algorithm."""
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """Loop length and checkpoints."""
+    experiment: str = "h1_flat"
+    """Experiment name: runs go to logs/skrl/<experiment>/<timestamp>_ppo_torch/."""
+
+
+@dataclass(frozen=True)
+class TrainRunConfig:
+    """Root of the ``key=value`` override tree: ``env.*`` and ``agent.*``."""
+
+    env: EnvConfig = field(default_factory=lambda: EnvConfig(faults=FaultConfig(enabled=False)))
+    """The task (faults off for the healthy policy)."""
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    """PPO, models and trainer."""
