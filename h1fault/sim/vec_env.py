@@ -14,7 +14,9 @@ This is the contract everything above the physics uses (PPO, collect, play):
   (num_envs,) bool, ``episode`` and ``step_in_episode`` (num_envs,) int64, ``fault_events``
   (dict of 1-D tensors env, episode, step_in_episode, global_step, joint, scale, limit: the
   onsets that took effect in this step), ``log`` (dict of scalar episode statistics of the
-  episodes that ended in this step, Isaac Lab style, for TensorBoard).
+  episodes that ended in this step, Isaac Lab style, for TensorBoard), ``lin_vel_error``
+  (num_envs,) |cmd_xy - v_xy| in the yaw frame (m/s) and ``ang_vel_error`` (num_envs,)
+  |cmd_wz - w_z| (rad/s) of this step.
 
 Observation layout (69): base lin vel body (3), base ang vel body (3), projected gravity (3),
 command vx vy wz (3), joint pos - default (19), joint vel (19), last action (19).
@@ -187,6 +189,8 @@ class H1VecEnv:
             "step_in_episode": step_in_episode,
             "fault_events": events,
             "log": log,
+            "lin_vel_error": self.lin_vel_error,
+            "ang_vel_error": self.ang_vel_error,
         }
         return self._obs, reward, terminated, truncated, info
 
@@ -279,6 +283,8 @@ class H1VecEnv:
         world_wz = quat_rotate(quat, ang_vel_body)
         lin_err = (self.commands[:, :2] - vel_yaw[:, :2]).square().sum(dim=1)
         ang_err = (self.commands[:, 2] - world_wz[:, 2]).square()
+        self.lin_vel_error = lin_err.sqrt()
+        self.ang_vel_error = ang_err.sqrt()
         std2 = w.tracking_std**2
         joint_pos = qpos[:, 7:]
         joint_vel = qvel[:, 6:]
