@@ -1,0 +1,196 @@
+"""``play``: deterministic evaluation of a walking policy, optionally under faults, with video.
+
+Each env runs exactly one episode (the first), so falling envs are not over-counted by
+restarting; metrics are over those episodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from h1fault.cli_common import err_console
+from h1fault.errors import H1FaultError
+from h1fault.sim.faults import FaultConfig
+from h1fault.sim.task import EnvConfig, ObsNoiseConfig
+from h1fault.sim.vec_env import H1VecEnv
+
+VX_BINS = (0.0, 0.25, 0.5, 0.75, 1.0001)
+"""Edges of the forward-command bins of the per-range table (m/s)."""
+
+
+@dataclasses.dataclass
+class PlayReport:
+    """Evaluation metrics over ``episodes`` first episodes."""
+
+    episodes: int
+    """Episodes evaluated (one per env)."""
+    max_episode_length_s: float
+    """Time-out length (s)."""
+    mean_episode_length_s: float
+    """Mean episode length (s)."""
+    episode_length_ratio: float
+    """Mean length / max length."""
+    fall_rate: float
+    """Fraction of episodes that ended in a fall."""
+    lin_vel_error: float
+    """Mean |cmd_xy - v_xy| over all steps (m/s, yaw frame)."""
+    ang_vel_error: float
+    """Mean |cmd_wz - w_z| over all steps (rad/s)."""
+    per_command: list[dict]
+    """Per forward-command bin: range, steps, lin/ang tracking error."""
+    faults: bool
+    """Whether the fault model was on."""
+    fault_episodes: int
+    """Episodes in which a fault took effect."""
+    fault_fall_rate: float | None
+    """Fall rate of the episodes with a fault (None if none)."""
+
+    def walks(self, length_ratio: float = 0.95, max_lin_err: float = 0.25) -> bool:
+        """The project's walking bar: long episodes and accurate velocity tracking."""
+        return self.episode_length_ratio >= length_ratio and self.lin_vel_error < max_lin_err
+
+
+def play(
+    policy,
+    env_cfg: EnvConfig | None = None,
+    episodes: int = 16,
+    device: str = "cpu",
+    backend: str = "auto",
+    seed: int = 0,
+    faults: bool = False,
+    video: str | Path | None = None,
+    show_progress: bool = True,
+) -> PlayReport:
+    """Roll ``policy`` (obs (N, 69) -> actions (N, 19)) out for one episode in each of
+    ``episodes`` envs; observation noise off, faults only if ``faults``."""
+    base = env_cfg or EnvConfig()
+    fault_cfg = (
+        dataclasses.replace(base.faults, enabled=faults) if faults else FaultConfig(enabled=False)
+    )
+    cfg = dataclasses.replace(base, obs_noise=ObsNoiseConfig(enabled=False), faults=fault_cfg)
+    env = H1VecEnv(cfg, num_envs=episodes, device=device, backend=backend, seed=seed)
+    recorder = _VideoRecorder(env, video) if video else None
+    obs, _ = env.reset()
+    n, dev = env.num_envs, env.device
+    running = torch.ones(n, dtype=torch.bool, device=dev)
+    length = torch.zeros(n, device=dev)
+    fell = torch.zeros(n, dtype=torch.bool, device=dev)
+    had_fault = torch.zeros(n, dtype=torch.bool, device=dev)
+    nbins = len(VX_BINS) - 1
+    bin_steps = torch.zeros(nbins, device=dev)
+    bin_lin = torch.zeros(nbins, device=dev)
+    bin_ang = torch.zeros(nbins, device=dev)
+    edges = torch.tensor(VX_BINS, device=dev)
+    progress = Progress(
+        TextColumn("[bold]play[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(), console=err_console, disable=not show_progress,
+    )  # fmt: skip
+    with progress, torch.no_grad():
+        task = progress.add_task("play", total=env.max_episode_steps)
+        for _ in range(env.max_episode_steps):
+            commands = env.commands.clone()
+            obs, _, terminated, truncated, info = env.step(policy(obs))
+            if recorder:
+                recorder.capture()
+            w = running.float()
+            b = (torch.bucketize(commands[:, 0].contiguous(), edges, right=True) - 1).clamp(
+                0, nbins - 1
+            )
+            bin_steps.index_add_(0, b, w)
+            bin_lin.index_add_(0, b, w * info["lin_vel_error"])
+            bin_ang.index_add_(0, b, w * info["ang_vel_error"])
+            had_fault |= running & (info["fault_joint"] >= 0)
+            length += w
+            done = terminated | truncated
+            fell |= running & terminated
+            running &= ~done
+            progress.advance(task)
+            if not bool(running.any()):
+                break
+    if recorder:
+        recorder.close()
+    dt = env.control_dt
+    steps = bin_steps.sum().clamp(min=1)
+    per = [
+        {
+            "vx_range": [VX_BINS[i], min(VX_BINS[i + 1], 1.0)],
+            "steps": int(bin_steps[i]),
+            "lin_vel_error": float(bin_lin[i] / bin_steps[i]) if bin_steps[i] > 0 else None,
+            "ang_vel_error": float(bin_ang[i] / bin_steps[i]) if bin_steps[i] > 0 else None,
+        }
+        for i in range(nbins)
+    ]
+    nf = int(had_fault.sum())
+    return PlayReport(
+        episodes=n,
+        max_episode_length_s=env.max_episode_steps * dt,
+        mean_episode_length_s=float(length.mean()) * dt,
+        episode_length_ratio=float(length.mean()) / env.max_episode_steps,
+        fall_rate=float(fell.float().mean()),
+        lin_vel_error=float(bin_lin.sum() / steps),
+        ang_vel_error=float(bin_ang.sum() / steps),
+        per_command=per,
+        faults=faults,
+        fault_episodes=nf,
+        fault_fall_rate=float((fell & had_fault).sum()) / nf if nf else None,
+    )
+
+
+class _VideoRecorder:
+    """Offscreen MuJoCo rendering of env 0 (needs MUJOCO_GL=egl on GPUs or osmesa on CPUs)."""
+
+    def __init__(
+        self, env: H1VecEnv, path: str | Path, width: int = 640, height: int = 480
+    ) -> None:
+        import mujoco
+
+        self.path = Path(path)
+        if self.path.suffix not in (".mp4", ".gif"):
+            raise H1FaultError(f"video must end in .mp4 or .gif, got {self.path.name}")
+        if self.path.suffix == ".mp4" and shutil.which("ffmpeg") is None:
+            raise H1FaultError("writing .mp4 needs ffmpeg on PATH; use a .gif path instead")
+        self.env = env
+        self.data = mujoco.MjData(env.model)
+        try:
+            self.renderer = mujoco.Renderer(env.model, height=height, width=width)
+        except Exception as exc:  # noqa: BLE001 - GL backends fail in many ways
+            raise H1FaultError(
+                "offscreen rendering unavailable (set MUJOCO_GL=egl on a GPU machine or "
+                f"MUJOCO_GL=osmesa with libosmesa installed on a CPU machine): {exc}"
+            ) from None
+        self.frames: list[np.ndarray] = []
+        self._mujoco = mujoco
+        self._every = max(1, round(1 / 30 / env.control_dt))  # ~30 fps
+        self._k = 0
+
+    def capture(self) -> None:
+        self._k += 1
+        if self._k % self._every:
+            return
+        self.data.qpos[:] = self.env.backend.qpos[0].double().cpu().numpy()
+        self._mujoco.mj_forward(self.env.model, self.data)
+        self.renderer.update_scene(self.data, camera="track")
+        self.frames.append(self.renderer.render().copy())
+
+    def close(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fps = round(1 / (self._every * self.env.control_dt))
+        if self.path.suffix == ".gif":
+            from PIL import Image
+
+            images = [Image.fromarray(f) for f in self.frames]
+            images[0].save(self.path, save_all=True, append_images=images[1:],
+                           duration=int(1000 / fps), loop=0)  # fmt: skip
+            return
+        h, w = self.frames[0].shape[:2]
+        cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
+               "-pix_fmt", "yuv420p", str(self.path)]  # fmt: skip
+        subprocess.run(cmd, input=b"".join(f.tobytes() for f in self.frames), check=True)
