@@ -46,7 +46,7 @@ class PPOConfig:
     """PPO clip of the probability ratio."""
     value_clip: float = 0.2
     """Clip of the value prediction change."""
-    entropy_loss_scale: float = 0.005
+    entropy_loss_scale: float = 0.01
     """Entropy bonus."""
     value_loss_scale: float = 1.0
     """Value loss weight."""

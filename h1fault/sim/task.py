@@ -40,7 +40,7 @@ class RewardConfig:
     """Std of the tracking kernels."""
     feet_air_time: float = 1.0
     """Single-stance time of the feet, capped at ``air_time_threshold`` (only when moving)."""
-    air_time_threshold: float = 0.4
+    air_time_threshold: float = 0.6
     """Cap (s) of the air-time reward."""
     feet_slide: float = -0.25
     """Foot horizontal speed while in contact."""
