@@ -64,6 +64,8 @@ class TrainerConfig:
     """Write ``agent_<t>.pt`` every this many timesteps (0: only the final one)."""
     write_interval: int = 120
     """TensorBoard write interval in timesteps."""
+    max_minutes: float = 0.0
+    """Stop cleanly (final checkpoint written) after this much loop time; 0: no limit."""
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,7 @@ def train_healthy(
     recent_ret: list[float] = []
     curve = []
     rollouts = cfg.agent.ppo.rollouts
+    max_s = cfg.agent.trainer.max_minutes * 60.0
     t_loop = time.perf_counter()
     progress = Progress(
         TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -194,19 +195,23 @@ def train_healthy(
                 curve.append((t + 1, (t + 1) * n, elapsed, mean_ret, mean_len, sps))
                 stats = f"return {mean_ret:7.2f}  ep len {mean_len:5.1f}s  {sps / 1e3:6.1f}k st/s"
                 progress.update(task, completed=t + 1, stats=stats)
+                if max_s > 0 and elapsed > max_s:
+                    err_console.print(f"time budget of {max_s / 60:.1f} min reached at t={t + 1}")
+                    break
+    timesteps_done = curve[-1][0] if curve else timesteps
     loop_s = time.perf_counter() - t_loop
-    final = run_dir / "checkpoints" / f"agent_{timesteps}.pt"
+    final = run_dir / "checkpoints" / f"agent_{timesteps_done}.pt"
     agent.save(str(final))
-    agent.write_checkpoint(timestep=timesteps, timesteps=timesteps)
+    agent.write_checkpoint(timestep=timesteps_done, timesteps=timesteps)
     _write_curve(run_dir, curve)
     best = run_dir / "checkpoints" / "best_agent.pt"
     return TrainResult(
         run_dir=run_dir,
         final_checkpoint=final,
         best_checkpoint=best if best.exists() else None,
-        env_steps=timesteps * n,
+        env_steps=timesteps_done * n,
         wall_s=time.perf_counter() - t_start,
-        steps_per_s=timesteps * n / max(loop_s, 1e-9),
+        steps_per_s=timesteps_done * n / max(loop_s, 1e-9),
         final_mean_length_s=curve[-1][4] if curve else 0.0,
         final_mean_return=curve[-1][3] if curve else 0.0,
     )
