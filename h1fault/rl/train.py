@@ -195,6 +195,9 @@ def train_healthy(
                 curve.append((t + 1, (t + 1) * n, elapsed, mean_ret, mean_len, sps))
                 stats = f"return {mean_ret:7.2f}  ep len {mean_len:5.1f}s  {sps / 1e3:6.1f}k st/s"
                 progress.update(task, completed=t + 1, stats=stats)
+                if show_progress and not err_console.is_terminal and len(curve) % 10 == 1:
+                    # batch jobs and log files get a plain line instead of a live bar
+                    err_console.print(f"t={t + 1}/{timesteps} {elapsed:6.0f}s {stats}")
                 if max_s > 0 and elapsed > max_s:
                     err_console.print(f"time budget of {max_s / 60:.1f} min reached at t={t + 1}")
                     break
