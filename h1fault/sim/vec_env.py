@@ -127,6 +127,7 @@ class H1VecEnv:
     def reset(self) -> tuple[torch.Tensor, dict]:
         """Reset every env. Returns obs (num_envs, 69) and info with ``disc_obs`` (num_envs, 88)."""
         all_envs = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        self._started = False  # a full reset restarts the episode counters at 0
         self.episode.zero_()
         self.global_step = 0
         self._reset_envs(all_envs)
