@@ -65,6 +65,14 @@ class CpuBackend(PhysicsBackend):
     def unstable(self) -> torch.Tensor:
         return self._unstable.clone()
 
+    @property
+    def torque_limits(self) -> torch.Tensor:
+        """Symmetric torque limits MuJoCo clamps each env with (a copy, for tests and logs).
+
+        Shape: (num_envs, nu) float64, N·m.
+        """
+        return torch.from_numpy(self._limits.copy())
+
     # -- control -----------------------------------------------------------------------------
     def set_torque_limits(self, limits: torch.Tensor) -> None:
         self._limits = limits.detach().to("cpu", torch.float64).numpy().copy()
