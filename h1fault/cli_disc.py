@@ -2,8 +2,206 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from h1fault.cli_common import (
+    JsonOpt,
+    console,
+    err_console,
+    friendly_errors,
+    print_json,
+)
+
+disc_app = typer.Typer(
+    no_args_is_help=True,
+    help="GRU fault discriminator: train, evaluate (streaming, as deployed), export.\n\n"
+    "Example: h1fault disc train ds.h5 -e h1 && h1fault disc eval "
+    "logs/disc/h1/<run>/checkpoints/best.pt ds.h5 --plots plots/",
+)
+
+DatasetArg = Annotated[Path, typer.Argument(help="Built dataset (h1fault dataset build).")]
+CheckpointArg = Annotated[Path, typer.Argument(help="Discriminator checkpoint (.pt).")]
+DiscDeviceOpt = Annotated[
+    str, typer.Option("--device", help="Torch device: auto (cuda if available), cpu, cuda:N.")
+]
+
+
+def _fmt(v: Any, pct: bool = False, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if pct:
+        return f"{100 * v:.1f}%"
+    return f"{v:.3g}{unit}"
+
+
+@disc_app.command("train")
+@friendly_errors
+def train_cmd(
+    dataset: DatasetArg,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Config overrides key=value (e.g. hidden_size=256 lr=3e-4 class_weighting=sqrt)."
+        ),
+    ] = None,
+    experiment: Annotated[
+        str, typer.Option("--experiment", "-e", help="Run name: logs/disc/<experiment>/<time>/.")
+    ] = "default",
+    log_root: Annotated[Path, typer.Option("--log-root", help="Root of run dirs.")] = Path(
+        "logs/disc"
+    ),
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Override epochs.")] = None,
+    lanes: Annotated[
+        int | None, typer.Option("--lanes", help="Override batch_lanes (chunks per batch).")
+    ] = None,
+    device: DiscDeviceOpt = "auto",
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train on the train split, keep the best checkpoint on the val split.
+
+    Example: h1fault disc train ds.h5 -e h1 --epochs 60 --lanes 512 hidden_size=256
+    """
+    from h1fault.disc.config import DiscConfig, apply_overrides, parse_override_args
+    from h1fault.disc.train import train
+
+    values: dict[str, Any] = parse_override_args(overrides or [])
+    values["device"] = device
+    for key, value in (("epochs", epochs), ("batch_lanes", lanes), ("seed", seed)):
+        if value is not None:
+            values[key] = value
+    cfg = apply_overrides(DiscConfig(), values)
+    result = train(dataset, cfg, experiment=experiment, log_root=log_root)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    best = result.best_val
+    console.print(f"run dir         {result.run_dir}")
+    console.print(f"best checkpoint {result.best_checkpoint} (epoch {result.best_epoch})")
+    console.print(
+        f"val: balanced acc {_fmt(best['balanced_accuracy'], pct=True)}, identified within "
+        f"0.5 s of saturation {_fmt(best['identified_within_window_of_saturation'], pct=True)}, "
+        f"healthy-episode false alarms {_fmt(best['healthy_episode_false_alarm_rate'], pct=True)}"
+    )
+
+
+@disc_app.command("eval")
+@friendly_errors
+def eval_cmd(
+    checkpoint: CheckpointArg,
+    dataset: DatasetArg,
+    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
+    device: DiscDeviceOpt = "auto",
+    envs: Annotated[
+        int, typer.Option("--envs", "-n", help="Streaming envs (episodes played in parallel).")
+    ] = 4096,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", help="Fault probability threshold (default: checkpoint's)."),
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option("--labels", help="Targets: saturation or onset (default: checkpoint's)."),
+    ] = None,
+    window: Annotated[
+        float, typer.Option("--window", help="Identification window after saturation (s).")
+    ] = 0.5,
+    cuda_graph: Annotated[
+        bool, typer.Option("--cuda-graph", help="Replay the streaming step as a CUDA graph.")
+    ] = False,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="Write confusion/latency PNGs to this dir.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Stream a split step by step exactly as deployed and report accuracy, latency, false alarms.
+
+    Example: h1fault disc eval logs/disc/h1/<run>/checkpoints/best.pt ds.h5 --json --plots out/
+    """
+    from h1fault.disc.eval import evaluate
+
+    report = evaluate(
+        checkpoint,
+        dataset,
+        split=split,
+        device=device,
+        num_envs=envs,
+        fault_threshold=threshold,
+        target_labels=labels,
+        window_s=window,
+        cuda_graph=cuda_graph,
+        plots_dir=plots,
+    )
+    if json_out:
+        print_json(report)
+        return
+    _print_report(report)
+
+
+def _print_report(rep: dict[str, Any]) -> None:
+    w = rep["window_s"]
+    table = Table(title=f"disc eval: {rep['split']} split, {rep['num_episodes']} episodes")
+    table.add_column("joint", no_wrap=True)
+    for col in ("eps", "sat.", f"id≤{w}s", "sat→det s med/p90", "onset→det s med/p90", "acc"):
+        table.add_column(col, justify="right")
+    for r in [*rep["detection"]["per_joint"], {"joint": "all", **rep["detection"]["overall"]}]:
+        table.add_row(
+            r["joint"],
+            str(r["episodes"]),
+            _fmt(r["saturating_fraction"], pct=True),
+            _fmt(r["identified_within_window_of_saturation"], pct=True),
+            f"{_fmt(r['latency_from_saturation_median_s'])}/"
+            f"{_fmt(r['latency_from_saturation_p90_s'])}",
+            f"{_fmt(r['latency_from_onset_median_s'])}/{_fmt(r['latency_from_onset_p90_s'])}",
+            _fmt(r.get("step_accuracy", rep["step_accuracy"]), pct=True),
+        )
+    console.print(table)
+    fa = rep["false_alarms"]
+    console.print(
+        f"false alarms: {_fmt(fa['healthy_step_rate'], pct=True)} of healthy steps, "
+        f"{fa['healthy_episodes_with_alarm']}/{fa['healthy_episodes']} healthy episodes "
+        f"({_fmt(fa['healthy_episode_rate'], pct=True)}); threshold {rep['fault_threshold']}"
+    )
+    qb = rep["quality_bar"]
+    verdict = "[green]PASS[/]" if qb["pass"] else "[red]FAIL[/]"
+    console.print(
+        f"quality bar {verdict}: identified {_fmt(qb['identified_within_window_of_saturation'], True)}"
+        f" (≥ {qb['identify_target']:.0%}), healthy-episode false alarms "
+        f"{_fmt(qb['healthy_episode_false_alarm_rate'], True)} (< {qb['false_alarm_target']:.0%})"
+    )
+    for path in rep.get("plots", []):
+        err_console.print(f"wrote {path}")
+
+
+@disc_app.command("export")
+@friendly_errors
+def export_cmd(
+    checkpoint: CheckpointArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.ts or .onnx).")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="torchscript or onnx (onnx needs `onnx`).")
+    ] = "torchscript",
+    json_out: JsonOpt = False,
+) -> None:
+    """Export the streaming step (with normalisation) and check it against the Python model.
+
+    Example: h1fault disc export best.pt --out disc.ts   (or --format onnx --out disc.onnx)
+    """
+    from h1fault.disc.export import export
+
+    result = export(checkpoint, out, fmt)
+    if json_out:
+        print_json(result)
+        return
+    diff = result["max_abs_diff"]
+    check = "not checked (onnxruntime missing)" if diff is None else f"max |diff| {diff:.2e}"
+    console.print(f"wrote {result['path']} ({result['format']}); vs Python model: {check}")
 
 
 def register(root: typer.Typer) -> None:
     """Attach this group's commands to the root app."""
+    root.add_typer(disc_app, name="disc")

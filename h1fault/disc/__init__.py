@@ -1,0 +1,37 @@
+"""The GRU fault discriminator: which joint (if any) has lost torque, from 88-dim observations.
+
+Python API (the CLI ``h1fault disc train|eval|export`` is a thin layer over it)::
+
+    from h1fault.disc import DiscConfig, train, evaluate, export, load_checkpoint
+    result = train("ds.h5", DiscConfig(epochs=20), experiment="h1")
+    report = evaluate(result.best_checkpoint, "ds.h5", split="test")
+    net, meta = load_checkpoint(result.best_checkpoint)
+    disc = StreamingDiscriminator(net, num_envs=4096, device="cuda")
+    probs = disc.step(obs, episode_start)      # (N, 88), (N,) bool -> (N, C)
+"""
+
+from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
+from h1fault.disc.config import DiscConfig
+from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
+from h1fault.disc.eval import evaluate
+from h1fault.disc.export import export
+from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator, StreamingStep, decide
+from h1fault.disc.train import TrainResult, train
+
+__all__ = [
+    "ClassSpec",
+    "DiscConfig",
+    "DiscDataset",
+    "DiscMeta",
+    "DiscriminatorNet",
+    "SplitData",
+    "StreamingDiscriminator",
+    "StreamingStep",
+    "TrainResult",
+    "decide",
+    "evaluate",
+    "export",
+    "load_checkpoint",
+    "save_checkpoint",
+    "train",
+]

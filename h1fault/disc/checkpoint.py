@@ -1,0 +1,166 @@
+"""Discriminator checkpoints: a plain dict of tensors + JSON-able metadata, never pickled objects.
+
+Layout (``torch.save``; read back with ``torch.load(..., weights_only=True)``)::
+
+    {"format": "h1fault-disc", "format_version": 1,
+     "state_dict": {...},            # DiscriminatorNet weights + obs_mean/obs_std buffers
+     "meta": {"obs_dim": 88, "hidden_size": ..., "num_layers": ...,
+              "class_joints": [-1, j1, ...], "class_names": ["healthy", ...],
+              "control_dt": 0.02, "fault_threshold": 0.0, "train_labels": "saturation",
+              "config": {...DiscConfig...}, "dataset": "...", "epoch": ..., "val": {...}}}
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from h1fault.disc.dataset import ClassSpec, DiscDataset
+from h1fault.disc.model import DiscriminatorNet
+from h1fault.errors import H1FaultError
+
+CKPT_FORMAT = "h1fault-disc"
+CKPT_FORMAT_VERSION = 1
+META_KEYS = (
+    "obs_dim",
+    "hidden_size",
+    "num_layers",
+    "class_joints",
+    "class_names",
+    "control_dt",
+    "fault_threshold",
+    "train_labels",
+)
+
+
+@dataclass(frozen=True)
+class DiscMeta:
+    """What a checkpoint says about itself besides its weights."""
+
+    obs_dim: int
+    """Observation width the model expects (88)."""
+    hidden_size: int
+    """GRU hidden units."""
+    num_layers: int
+    """GRU layers."""
+    class_joints: tuple[int, ...]
+    """Model joint index per class, -1 for class 0 (healthy)."""
+    class_names: tuple[str, ...]
+    """Class names, healthy first."""
+    control_dt: float
+    """Seconds per step of the data it was trained on."""
+    fault_threshold: float
+    """Default decision threshold (see :func:`h1fault.disc.model.decide`)."""
+    train_labels: str
+    """Target definition used in training: saturation or onset."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Config, dataset path, epoch, val metrics (informational)."""
+
+    @property
+    def classes(self) -> ClassSpec:
+        return ClassSpec(joints=self.class_joints, names=self.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "obs_dim": self.obs_dim,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "class_joints": list(self.class_joints),
+            "class_names": list(self.class_names),
+            "control_dt": self.control_dt,
+            "fault_threshold": self.fault_threshold,
+            "train_labels": self.train_labels,
+            **self.extra,
+        }
+
+
+def save_checkpoint(path: str | Path, net: DiscriminatorNet, meta: DiscMeta) -> Path:
+    """Write ``net`` and ``meta`` to ``path`` (parent dirs created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    blob = {
+        "format": CKPT_FORMAT,
+        "format_version": CKPT_FORMAT_VERSION,
+        "state_dict": state,
+        "meta": meta.to_dict(),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint as best.pt
+    return path
+
+
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[DiscriminatorNet, DiscMeta]:
+    """Load a checkpoint written by :func:`save_checkpoint`; anything else is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise H1FaultError(f"checkpoint not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise H1FaultError(f"{path}: not a readable discriminator checkpoint ({first})") from None
+    if not isinstance(blob, dict) or blob.get("format") != CKPT_FORMAT:
+        got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise H1FaultError(f"{path}: not a discriminator checkpoint (format {got!r})")
+    if blob.get("format_version") != CKPT_FORMAT_VERSION:
+        raise H1FaultError(
+            f"{path}: checkpoint format_version {blob.get('format_version')} is not supported "
+            f"(this h1fault reads {CKPT_FORMAT_VERSION})"
+        )
+    for key in ("state_dict", "meta"):
+        if not isinstance(blob.get(key), dict):
+            raise H1FaultError(f"{path}: checkpoint is missing '{key}'")
+    raw = blob["meta"]
+    missing = [k for k in META_KEYS if k not in raw]
+    if missing:
+        raise H1FaultError(f"{path}: checkpoint meta is missing {missing}")
+    meta = DiscMeta(
+        obs_dim=int(raw["obs_dim"]),
+        hidden_size=int(raw["hidden_size"]),
+        num_layers=int(raw["num_layers"]),
+        class_joints=tuple(int(j) for j in raw["class_joints"]),
+        class_names=tuple(str(n) for n in raw["class_names"]),
+        control_dt=float(raw["control_dt"]),
+        fault_threshold=float(raw["fault_threshold"]),
+        train_labels=str(raw["train_labels"]),
+        extra={k: v for k, v in raw.items() if k not in META_KEYS},
+    )
+    if len(meta.class_joints) != len(meta.class_names) or meta.class_joints[:1] != (-1,):
+        raise H1FaultError(f"{path}: inconsistent class list in checkpoint meta")
+    net = DiscriminatorNet(meta.obs_dim, len(meta.class_joints), meta.hidden_size, meta.num_layers)
+    state = blob["state_dict"]
+    expected = net.state_dict()
+    missing_w = sorted(set(expected) - set(state))
+    if missing_w:
+        raise H1FaultError(f"{path}: checkpoint weights missing {missing_w[:4]}")
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise H1FaultError(
+                f"{path}: weight '{k}' has shape {tuple(state[k].shape)}, meta implies "
+                f"{tuple(v.shape)}"
+            )
+    net.load_state_dict({k: state[k] for k in expected})
+    return net.to(device).eval(), meta
+
+
+def check_compatible(meta: DiscMeta, dataset: DiscDataset, ckpt_path: str | Path = "") -> None:
+    """One-line error unless ``dataset`` has the checkpoint's obs width and class list."""
+    where = f"{ckpt_path}: " if ckpt_path else ""
+    if dataset.obs_dim != meta.obs_dim:
+        raise H1FaultError(
+            f"{where}checkpoint expects obs width {meta.obs_dim}, dataset {dataset.path} has "
+            f"{dataset.obs_dim}"
+        )
+    if tuple(dataset.classes.joints) != meta.class_joints:
+        raise H1FaultError(
+            f"{where}checkpoint classes (candidate joints {list(meta.class_joints[1:])}) differ "
+            f"from dataset {dataset.path} (candidate joints {list(dataset.classes.joints[1:])})"
+        )

@@ -1,0 +1,125 @@
+"""``disc export``: the streaming step with its normalisation, as TorchScript or ONNX.
+
+The exported function is stateless; the caller holds the hidden state::
+
+    m = torch.jit.load("disc.ts")                  # or an onnxruntime session on disc.onnx
+    h = m.initial_state(num_envs)                  # (L, N, H) zeros
+    probs, h = m(obs, episode_start, h)            # obs (N, 88) float32, episode_start (N,) bool
+
+``probs`` is (N, C) with class 0 healthy; class names and joint indices are stored beside the
+weights (TorchScript extra file ``meta.json``; ONNX metadata key ``h1fault_disc``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from h1fault.disc.checkpoint import load_checkpoint
+from h1fault.disc.model import StreamingStep
+from h1fault.errors import H1FaultError
+
+EXPORT_FORMATS = ("torchscript", "onnx")
+
+
+def _example_inputs(step: StreamingStep, n: int = 3) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(0)
+    obs = step.obs_mean + step.obs_std * torch.randn(n, step.obs_mean.shape[0], generator=gen)
+    start = torch.tensor([True] + [False] * (n - 1))
+    hidden = 0.5 * torch.randn(step.num_layers, n, step.hidden_size, generator=gen)
+    return obs, start, hidden
+
+
+def _meta_json(meta: Any) -> str:
+    return json.dumps(
+        {
+            "format": "h1fault-disc-step",
+            "inputs": {"obs": "(N, obs_dim) float32", "episode_start": "(N,) bool",
+                       "hidden": "(num_layers, N, hidden_size) float32"},
+            "outputs": {"probs": "(N, num_classes) float32", "hidden": "(num_layers, N, hidden)"},
+            **{k: v for k, v in meta.to_dict().items() if k != "val"},
+        }
+    )  # fmt: skip
+
+
+def export_torchscript(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
+    """Script the streaming step, save it to ``out``, reload it and compare with the Python model.
+
+    Returns ``{"path", "format", "max_abs_diff"}``.
+    """
+    net, meta = load_checkpoint(checkpoint)
+    step = StreamingStep(net).eval()
+    scripted = torch.jit.script(step)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scripted.save(str(out), _extra_files={"meta.json": _meta_json(meta)})
+    loaded = torch.jit.load(str(out))
+    args = _example_inputs(step)
+    with torch.no_grad():
+        ref_p, ref_h = step(*args)
+        got_p, got_h = loaded(*args)
+    diff = max((ref_p - got_p).abs().max().item(), (ref_h - got_h).abs().max().item())
+    return {"path": str(out), "format": "torchscript", "max_abs_diff": diff}
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
+    """Export the streaming step to ONNX (needs the ``onnx`` package; batch size N is dynamic).
+
+    If ``onnxruntime`` is installed the file is run and compared with the Python model
+    (``max_abs_diff``), else ``max_abs_diff`` is None.
+    """
+    if importlib.util.find_spec("onnx") is None:
+        raise H1FaultError("ONNX export needs the 'onnx' package (pip install onnx); "
+                           "TorchScript export works without it")  # fmt: skip
+    import onnx
+
+    net, meta = load_checkpoint(checkpoint)
+    step = StreamingStep(net).eval()
+    args = _example_inputs(step)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The torch.export-based exporter needs onnxscript; without it use the TorchScript-based one.
+    dynamo = importlib.util.find_spec("onnxscript") is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            step,
+            args,
+            str(out),
+            input_names=["obs", "episode_start", "hidden"],
+            output_names=["probs", "hidden_out"],
+            dynamic_axes={"obs": {0: "N"}, "episode_start": {0: "N"}, "hidden": {1: "N"},
+                          "probs": {0: "N"}, "hidden_out": {1: "N"}},
+            dynamo=dynamo,
+            external_data=False,
+        )  # fmt: skip
+    model = onnx.load(str(out))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "h1fault_disc", _meta_json(meta)
+    onnx.save(model, str(out))
+    diff = None
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        feeds = {"obs": args[0].numpy(), "episode_start": args[1].numpy(),
+                 "hidden": args[2].numpy()}  # fmt: skip
+        got_p, got_h = sess.run(["probs", "hidden_out"], feeds)
+        with torch.no_grad():
+            ref_p, ref_h = step(*args)
+        diff = max(float(abs(ref_p.numpy() - got_p).max()), float(abs(ref_h.numpy() - got_h).max()))
+    return {"path": str(out), "format": "onnx", "max_abs_diff": diff}
+
+
+def export(checkpoint: str | Path, out: str | Path, fmt: str = "torchscript") -> dict[str, Any]:
+    """Export in ``fmt`` (torchscript or onnx)."""
+    if fmt == "torchscript":
+        return export_torchscript(checkpoint, out)
+    if fmt == "onnx":
+        return export_onnx(checkpoint, out)
+    raise H1FaultError(f"unknown export format '{fmt}' ({', '.join(EXPORT_FORMATS)})")

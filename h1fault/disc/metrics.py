@@ -1,0 +1,209 @@
+"""Evaluation metrics on per-step predictions: accuracy, confusion, detection latency, false alarms.
+
+Definitions (also in docs/commands_disc.md):
+
+* **Detection step** of a fault episode: the first step from which the prediction is the faulted
+  joint's class and stays so until the episode ends. No such step (wrong at the last step) means
+  the fault was not detected.
+* **Latency** from a reference step ``r`` (onset, or first saturation): ``max(detection, r) - r``
+  steps, times ``control_dt`` for seconds. Only episodes that saturate have a latency from
+  saturation.
+* **Identified within the window**: latency from first saturation <= ``window_s``, over episodes
+  that saturate.
+* Latency quantiles count undetected episodes as infinitely late (null in JSON), nearest-rank.
+* **False alarms**: healthy steps (dataset label -1, including steps before a fault's onset)
+  predicted as any fault; healthy episodes (no fault) with at least one such step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from h1fault.disc.dataset import ClassSpec, SplitData
+
+IDENTIFY_TARGET = 0.95
+"""Quality bar: share of saturating faults identified within the window."""
+FALSE_ALARM_TARGET = 0.01
+"""Quality bar: healthy episodes with any false alarm must stay below this share."""
+
+
+@dataclass
+class EvalArrays:
+    """Per-episode detection results, kept for plots. Every array has shape (E,)."""
+
+    ep_class: np.ndarray
+    """Faulted joint's class, 0 for healthy episodes."""
+    latency_onset: np.ndarray
+    """Steps from onset to detection; -1 undetected or healthy."""
+    latency_saturation: np.ndarray
+    """Steps from first saturation to detection; -1 undetected, healthy or never saturated."""
+    saturates: np.ndarray
+    """Fault episode whose faulted joint saturates at least once (bool)."""
+
+
+def detection_step(
+    pred: np.ndarray, ep_start: np.ndarray, ep_length: np.ndarray, ep_class: np.ndarray
+) -> np.ndarray:
+    """First step (in episode) from which ``pred`` equals ``ep_class`` until the episode ends.
+
+    pred: (S,) int; episodes contiguous and ascending (``ep_start[0] = 0``, no gaps), each
+    length >= 1. Returns (E,) int64; equal to the episode length when the last step is wrong.
+    """
+    if len(ep_start) == 0:
+        return np.zeros(0, dtype=np.int64)
+    per_step = np.repeat(ep_class, ep_length)
+    pos = np.arange(len(pred), dtype=np.int64) - np.repeat(ep_start, ep_length)
+    last_wrong_plus_one = np.where(pred != per_step, pos + 1, 0)
+    return np.maximum.reduceat(last_wrong_plus_one, ep_start).astype(np.int64)
+
+
+def latency(detect: np.ndarray, ref: np.ndarray, ep_length: np.ndarray) -> np.ndarray:
+    """Steps from ``ref`` to detection, -1 where undetected or ``ref < 0``. All shapes (E,)."""
+    ok = (ref >= 0) & (detect < ep_length)
+    return np.where(ok, np.maximum(detect, ref) - ref, -1).astype(np.int64)
+
+
+def _quantile(lat: np.ndarray, q: float) -> float | None:
+    """Nearest-rank quantile with undetected (-1) counted as infinitely late; None if infinite."""
+    if len(lat) == 0:
+        return None
+    vals = np.where(lat >= 0, lat.astype(np.float64), np.inf)
+    v = float(np.quantile(vals, q, method="inverted_cdf"))
+    return v if math.isfinite(v) else None
+
+
+def _rate(num: int | np.integer, den: int | np.integer) -> float | None:
+    return float(num) / float(den) if den else None
+
+
+def _scaled(v: float | None, dt: float) -> float | None:
+    return None if v is None else v * dt
+
+
+def evaluate_predictions(
+    pred: np.ndarray,
+    split: SplitData,
+    classes: ClassSpec,
+    *,
+    target_labels: str = "saturation",
+    control_dt: float = 0.02,
+    window_s: float = 0.5,
+) -> tuple[dict[str, Any], EvalArrays]:
+    """All eval metrics for per-step predicted classes ``pred`` (S,) on ``split``.
+
+    Returns the JSON-able report and the per-episode arrays used for plots.
+    """
+    pred = np.asarray(pred, dtype=np.int64)
+    c = classes.num_classes
+    target = split.targets(classes, target_labels)
+    label_cls = classes.label_to_class(split.label)
+
+    confusion = np.bincount(target * c + pred, minlength=c * c).reshape(c, c)
+    support = confusion.sum(1)
+    correct = np.diag(confusion)
+    per_class = [_rate(correct[k], support[k]) for k in range(c)]
+    present = [a for a in per_class if a is not None]
+
+    healthy_step = label_cls == 0
+    alarm_step = pred != 0
+    ep_cls = classes.label_to_class(split.ep_fault_joint)
+    healthy_ep = ep_cls == 0
+    ep_alarm = np.zeros(split.num_episodes, dtype=bool)
+    if split.num_episodes:
+        ep_alarm = np.add.reduceat(alarm_step.astype(np.int64), split.ep_start) > 0
+
+    detect = detection_step(pred, split.ep_start, split.ep_length, ep_cls)
+    fault_ep = ~healthy_ep
+    lat_on = np.where(fault_ep, latency(detect, split.ep_onset, split.ep_length), -1)
+    saturates = fault_ep & (split.ep_first_saturation >= 0)
+    lat_sat = np.where(saturates, latency(detect, split.ep_first_saturation, split.ep_length), -1)
+    window_steps = int(math.floor(window_s / control_dt + 1e-9))
+    last_pred = pred[split.ep_start + split.ep_length - 1] if split.num_episodes else pred[:0]
+
+    def block(mask: np.ndarray) -> dict[str, Any]:
+        n = int(mask.sum())
+        n_sat = int((mask & saturates).sum())
+        lo, ls = lat_on[mask], lat_sat[mask & saturates]
+        out = {
+            "episodes": n,
+            "saturating_episodes": n_sat,
+            "saturating_fraction": _rate(n_sat, n),
+            "identified_within_window_of_saturation": _rate(
+                int(((ls >= 0) & (ls <= window_steps)).sum()), n_sat
+            ),
+            "detected_rate": _rate(int((lo >= 0).sum()), n),
+            "detected_rate_saturating": _rate(int((ls >= 0).sum()), n_sat),
+            "final_wrong_joint_rate": _rate(
+                int(((last_pred != ep_cls) & (last_pred != 0) & mask).sum()), n
+            ),
+            "final_healthy_rate": _rate(int(((last_pred == 0) & mask).sum()), n),
+        }
+        for name, lat in (("onset", lo), ("saturation", ls)):
+            for q, qname in ((0.5, "median"), (0.9, "p90")):
+                steps = _quantile(lat, q)
+                out[f"latency_from_{name}_{qname}_steps"] = steps
+                out[f"latency_from_{name}_{qname}_s"] = _scaled(steps, control_dt)
+        return out
+
+    per_joint = []
+    for k in range(1, c):
+        row = {"joint": classes.names[k], "joint_index": classes.joints[k], "class": k}
+        row["step_accuracy"] = per_class[k]
+        row.update(block(fault_ep & (ep_cls == k)))
+        rate = row["identified_within_window_of_saturation"]
+        row["meets_identification_target"] = None if rate is None else rate >= IDENTIFY_TARGET
+        per_joint.append(row)
+    overall = block(fault_ep)
+
+    n_healthy_ep = int(healthy_ep.sum())
+    fa_ep = _rate(int((ep_alarm & healthy_ep).sum()), n_healthy_ep)
+    ident = overall["identified_within_window_of_saturation"]
+    report: dict[str, Any] = {
+        "split": split.name,
+        "num_samples": split.num_samples,
+        "num_episodes": split.num_episodes,
+        "num_fault_episodes": int(fault_ep.sum()),
+        "num_healthy_episodes": n_healthy_ep,
+        "control_dt": control_dt,
+        "window_s": window_s,
+        "window_steps": window_steps,
+        "target_labels": target_labels,
+        "classes": list(classes.names),
+        "step_accuracy": _rate(int(correct.sum()), int(support.sum())),
+        "balanced_accuracy": float(np.mean(present)) if present else None,
+        "per_class_accuracy": dict(zip(classes.names, per_class, strict=True)),
+        "confusion_matrix": confusion.tolist(),
+        "false_alarms": {
+            "healthy_steps": int(healthy_step.sum()),
+            "healthy_step_alarms": int((healthy_step & alarm_step).sum()),
+            "healthy_step_rate": _rate(
+                int((healthy_step & alarm_step).sum()), int(healthy_step.sum())
+            ),
+            "healthy_episodes": n_healthy_ep,
+            "healthy_episodes_with_alarm": int((ep_alarm & healthy_ep).sum()),
+            "healthy_episode_rate": fa_ep,
+        },
+        "detection": {"overall": overall, "per_joint": per_joint},
+        "quality_bar": {
+            "identified_within_window_of_saturation": ident,
+            "identify_target": IDENTIFY_TARGET,
+            "healthy_episode_false_alarm_rate": fa_ep,
+            "false_alarm_target": FALSE_ALARM_TARGET,
+            "pass": bool(
+                ident is not None
+                and ident >= IDENTIFY_TARGET
+                and fa_ep is not None
+                and fa_ep < FALSE_ALARM_TARGET
+            ),
+            "joints_below_identify_target": [
+                r["joint"] for r in per_joint if r["meets_identification_target"] is False
+            ],
+        },
+    }
+    arrays = EvalArrays(ep_class=ep_cls, latency_onset=lat_on, latency_saturation=lat_sat,
+                        saturates=saturates)  # fmt: skip
+    return report, arrays

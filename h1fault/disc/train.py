@@ -1,0 +1,356 @@
+"""``disc train``: TBPTT over whole episodes, weighted cross-entropy, best-on-val checkpointing.
+
+Batches are ``batch_lanes`` lanes × ``chunk_len`` steps (see :mod:`h1fault.disc.lanes`). A lane's
+hidden state is carried (detached) from one chunk to the next of the same episode and zeroed
+where it starts a new one, so nothing flows across episodes. The split lives in memory on the
+training device and each batch is one index gather.
+
+Run directory: ``<log_root>/<experiment>/<YYYY-MM-DD_HH-MM-SS>/`` with ``params/disc.yaml``,
+``params/git.txt``, ``checkpoints/best.pt`` and ``checkpoints/last.pt``, TensorBoard events.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+
+from h1fault.disc.checkpoint import DiscMeta, save_checkpoint
+from h1fault.disc.config import DiscConfig
+from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
+from h1fault.disc.lanes import LaneSchedule, lane_schedule
+from h1fault.disc.metrics import evaluate_predictions
+from h1fault.disc.model import DiscriminatorNet, decide
+from h1fault.disc.runtime import make_progress, resolve_device
+from h1fault.errors import H1FaultError
+
+IGNORE = -100
+"""Target value of padded steps (ignored by the loss)."""
+
+
+def class_weights(counts: np.ndarray, mode: str) -> np.ndarray:
+    """Cross-entropy weights from per-class sample counts (C,) → (C,) float32.
+
+    ``inverse``: ``N / (C_present * n_c)``, so every present class carries the same total weight.
+    ``sqrt``: proportional to ``1 / sqrt(n_c)``. Both scaled so the mean weight per train sample
+    is 1. ``none``: all ones. Absent classes get weight 0.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts > 0
+    if mode == "none":
+        return np.ones_like(counts, dtype=np.float32)
+    raw = np.zeros_like(counts)
+    power = 1.0 if mode == "inverse" else 0.5
+    raw[present] = counts[present] ** -power
+    raw *= counts.sum() / max((raw * counts).sum(), 1e-12)
+    return raw.astype(np.float32)
+
+
+def lane_batches(
+    obs: torch.Tensor, targets: torch.Tensor | None, sched: LaneSchedule
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield every iteration of ``sched`` as ``(x, y, first, idx)``.
+
+    x: (B, T, 88) gathered obs; y: (B, T) targets, ``IGNORE`` on padding (-1s if ``targets`` is
+    None); first: (B,) lanes whose hidden must be zeroed before this chunk; idx: (B, T) rows, the
+    padding pointing one past the split (row S).
+    """
+    n = obs.shape[0]
+    for i in range(sched.num_iters):
+        idx, valid = sched.rows(i)
+        x = obs[idx]
+        y = torch.full_like(idx, IGNORE) if targets is None else targets[idx]
+        y = torch.where(valid, y, torch.full_like(idx, IGNORE))
+        yield x, y, sched.first[i], torch.where(valid, idx, torch.full_like(idx, n))
+
+
+def reset_hidden(h: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """Zero the lanes that start a new episode. h: (L, B, H), first: (B,) bool."""
+    return h * torch.logical_not(first).to(h.dtype).view(1, -1, 1)
+
+
+def train_step(
+    net: DiscriminatorNet,
+    opt: torch.optim.Optimizer,
+    obs: torch.Tensor,
+    target: torch.Tensor,
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    grad_clip: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One TBPTT update. obs (B, T, 88), target (B, T), hidden (L, B, H) already reset.
+
+    Returns the detached loss (scalar tensor, no host sync) and the detached final hidden.
+    """
+    logits, h = net(obs, hidden)
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), weight=weight,
+        ignore_index=IGNORE,
+    )  # fmt: skip
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    opt.step()
+    return loss.detach(), h.detach()
+
+
+@torch.no_grad()
+def predict_chunks(net: DiscriminatorNet, obs: torch.Tensor, sched: LaneSchedule) -> torch.Tensor:
+    """Logits for every row scheduled in ``sched`` (chunked forward, hidden carried as in training).
+
+    obs: (S, 88) on the net's device. Returns (S, C) float32 on the same device.
+    """
+    n = obs.shape[0]
+    out = torch.zeros(n + 1, net.num_classes, device=obs.device)  # row n absorbs padding
+    h = net.initial_state(sched.num_lanes, obs.device)
+    for x, _, first, write in lane_batches(obs, None, sched):
+        logits, h = net(x, reset_hidden(h, first))
+        out.index_copy_(0, write.reshape(-1), logits.reshape(-1, logits.shape[-1]))
+    return out[:n]
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_epoch: int
+    best_val: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "best_checkpoint": str(self.best_checkpoint),
+            "last_checkpoint": str(self.last_checkpoint),
+            "best_epoch": self.best_epoch,
+            "best_val": self.best_val,
+            "history": self.history,
+        }
+
+
+def _make_run_dir(log_root: str | Path, experiment: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    base = Path(log_root) / experiment / stamp
+    run_dir, k = base, 0
+    while run_dir.exists():  # two runs within one second
+        k += 1
+        run_dir = base.with_name(f"{stamp}_{k}")
+    (run_dir / "params").mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir()
+    return run_dir
+
+
+def _git_state() -> str:
+    """``git rev-parse HEAD``, ``status`` and ``diff`` of the code being run (best effort)."""
+    root = Path(__file__).resolve().parents[2]
+    parts = []
+    for cmd in (["rev-parse", "HEAD"], ["status", "--short"], ["diff"]):
+        try:
+            res = subprocess.run(["git", "-C", str(root), *cmd], capture_output=True, text=True,
+                                 timeout=10)  # fmt: skip
+            parts.append(f"$ git {' '.join(cmd)}\n{res.stdout}")
+        except (OSError, subprocess.SubprocessError):
+            return "git not available\n"
+    return "\n".join(parts)
+
+
+def val_metrics(
+    net: DiscriminatorNet,
+    split: SplitData,
+    targets: torch.Tensor,
+    classes: ClassSpec,
+    cfg: DiscConfig,
+    weight: torch.Tensor,
+    control_dt: float,
+) -> dict[str, Any]:
+    """Loss and the headline eval metrics on a split (chunked forward; equals streaming)."""
+    sched = lane_schedule(split.ep_start, split.ep_length, cfg.batch_lanes, cfg.chunk_len)
+    logits = predict_chunks(net, split.obs, sched.to(split.obs.device))
+    loss = F.cross_entropy(logits, targets, weight=weight).item()
+    pred = decide(torch.softmax(logits, -1), cfg.fault_threshold).cpu().numpy()
+    rep, _ = evaluate_predictions(
+        pred, split, classes, target_labels=cfg.train_labels, control_dt=control_dt
+    )
+    return {
+        "loss": loss,
+        "balanced_accuracy": rep["balanced_accuracy"],
+        "step_accuracy": rep["step_accuracy"],
+        "identified_within_window_of_saturation": rep["detection"]["overall"][
+            "identified_within_window_of_saturation"
+        ],
+        "healthy_step_false_alarm_rate": rep["false_alarms"]["healthy_step_rate"],
+        "healthy_episode_false_alarm_rate": rep["false_alarms"]["healthy_episode_rate"],
+    }
+
+
+def _better(cfg: DiscConfig, new: dict[str, Any], best: dict[str, Any] | None) -> bool:
+    if best is None:
+        return True
+    if cfg.select_metric == "loss":
+        return new["loss"] < best["loss"]
+    return (new["balanced_accuracy"] or 0.0) > (best["balanced_accuracy"] or 0.0)
+
+
+def train(
+    dataset: str | Path,
+    cfg: DiscConfig | None = None,
+    *,
+    experiment: str = "default",
+    log_root: str | Path = "logs/disc",
+    progress: bool = True,
+    tensorboard: bool = True,
+) -> TrainResult:
+    """Train a discriminator on ``dataset``'s train split, selecting on its val split."""
+    import yaml
+
+    cfg = cfg or DiscConfig()
+    dev = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    ds = DiscDataset(dataset)
+    classes = ds.classes
+    train_split = ds.load_split("train", dev)
+    val_split = ds.load_split("val", dev)
+    for s in (train_split, val_split):
+        if s.num_episodes == 0:
+            raise H1FaultError(f"{dataset}: the {s.name} split has no episodes")
+    train_t = train_split.targets(classes, cfg.train_labels)
+    val_t = val_split.targets(classes, cfg.train_labels)
+    counts = np.bincount(train_t, minlength=classes.num_classes)
+    weights_np = class_weights(counts, cfg.class_weighting)
+    absent = [classes.names[k] for k in range(classes.num_classes) if counts[k] == 0]
+    mean, std = ds.normalisation(train_split, cfg.std_floor)
+
+    net = DiscriminatorNet(
+        ds.obs_dim, classes.num_classes, cfg.hidden_size, cfg.num_layers,
+        torch.from_numpy(mean), torch.from_numpy(std),
+    ).to(dev)  # fmt: skip
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched_lr = None
+    if cfg.lr_schedule == "cosine" and cfg.epochs > 1:
+        sched_lr = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=cfg.epochs - 1, eta_min=0.05 * cfg.lr
+        )
+    weight = torch.from_numpy(weights_np).to(dev)
+    train_targets = torch.from_numpy(train_t).to(dev)
+    val_targets = torch.from_numpy(val_t).to(dev)
+
+    run_dir = _make_run_dir(log_root, experiment)
+    params = {
+        "config": cfg.to_dict(),
+        "device": str(dev),
+        "dataset": {
+            "path": str(Path(dataset).resolve()),
+            "train_episodes": train_split.num_episodes,
+            "train_samples": train_split.num_samples,
+            "val_episodes": val_split.num_episodes,
+            "val_samples": val_split.num_samples,
+            "control_dt": ds.control_dt,
+            "fault_config": ds.fault_config,
+        },
+        "classes": {
+            "names": list(classes.names),
+            "joints": list(classes.joints),
+            "train_counts": counts.tolist(),
+            "absent_in_train": absent,
+        },
+        "class_weighting": {
+            "mode": cfg.class_weighting,
+            "weights": [round(float(w), 6) for w in weights_np],
+        },
+        "versions": {"torch": str(torch.__version__)},
+    }
+    (run_dir / "params" / "disc.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (run_dir / "params" / "git.txt").write_text(_git_state())
+    if absent:
+        Console(stderr=True).print(
+            f"[yellow]warning:[/] classes absent from the train split (weight 0): {absent}"
+        )
+    writer = None
+    if tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir))
+
+    meta_base = dict(
+        obs_dim=ds.obs_dim,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        class_joints=classes.joints,
+        class_names=classes.names,
+        control_dt=ds.control_dt,
+        fault_threshold=cfg.fault_threshold,
+        train_labels=cfg.train_labels,
+    )
+    best: dict[str, Any] | None = None
+    best_epoch = -1
+    history: list[dict[str, Any]] = []
+    best_path = run_dir / "checkpoints" / "best.pt"
+    last_path = run_dir / "checkpoints" / "last.pt"
+    with make_progress(progress) as bar, writer or nullcontext():
+        task = bar.add_task("disc train", total=None, info="")
+        for epoch in range(1, cfg.epochs + 1):
+            net.train()
+            t0 = time.perf_counter()
+            sched = lane_schedule(
+                train_split.ep_start, train_split.ep_length, cfg.batch_lanes, cfg.chunk_len, rng
+            ).to(dev)
+            bar.reset(task, total=sched.num_iters, description=f"epoch {epoch}/{cfg.epochs}")
+            h = net.initial_state(sched.num_lanes, dev)
+            loss_sum = torch.zeros((), device=dev)
+            for x, y, first, _ in lane_batches(train_split.obs, train_targets, sched):
+                loss, h = train_step(net, opt, x, y, reset_hidden(h, first), weight, cfg.grad_clip)
+                loss_sum += loss
+                bar.advance(task)
+            train_loss = (loss_sum / max(sched.num_iters, 1)).item()  # one sync per epoch
+            train_time = time.perf_counter() - t0
+            lr_now = opt.param_groups[0]["lr"]
+            if sched_lr is not None:
+                sched_lr.step()
+            net.eval()
+            val = val_metrics(net, val_split, val_targets, classes, cfg, weight, ds.control_dt)
+            row = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "lr": lr_now,
+                "samples_per_s": train_split.num_samples / max(train_time, 1e-9),
+                **{f"val_{k}": v for k, v in val.items()},
+            }
+            history.append(row)
+            is_best = _better(cfg, val, best)
+            meta = DiscMeta(
+                **meta_base,
+                extra={"config": cfg.to_dict(), "dataset": str(dataset), "epoch": epoch,
+                       "val": val},
+            )  # fmt: skip
+            save_checkpoint(last_path, net, meta)
+            if is_best:
+                best, best_epoch = val, epoch
+                save_checkpoint(best_path, net, meta)
+            if writer is not None:
+                writer.add_scalar("train/loss", train_loss, epoch)
+                writer.add_scalar("train/lr", lr_now, epoch)
+                writer.add_scalar("perf/samples_per_s", row["samples_per_s"], epoch)
+                for k, v in val.items():
+                    if v is not None:
+                        writer.add_scalar(f"val/{k}", v, epoch)
+            bal = val["balanced_accuracy"] or 0.0
+            bar.update(task, info=f"epoch {epoch} val bal.acc {bal:.3f}"
+                       + (" *" if is_best else ""))  # fmt: skip
+    assert best is not None
+    return TrainResult(run_dir, best_path, last_path, best_epoch, best, history)
