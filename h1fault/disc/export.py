@@ -54,11 +54,13 @@ def export_torchscript(checkpoint: str | Path, out: str | Path) -> dict[str, Any
     """
     net, meta = load_checkpoint(checkpoint)
     step = StreamingStep(net).eval()
-    scripted = torch.jit.script(step)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    scripted.save(str(out), _extra_files={"meta.json": _meta_json(meta)})
-    loaded = torch.jit.load(str(out))
+    with warnings.catch_warnings():  # torch 2.13 marks TorchScript deprecated; it still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(step)
+        scripted.save(str(out), _extra_files={"meta.json": _meta_json(meta)})
+        loaded = torch.jit.load(str(out))
     args = _example_inputs(step)
     with torch.no_grad():
         ref_p, ref_h = step(*args)
