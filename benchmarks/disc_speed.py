@@ -37,8 +37,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_per_call(fn: Callable[[], object], device: torch.device, iters: int, warmup: int,
-                   sync_each: bool) -> float:  # fmt: skip
+def _time_per_call(
+    fn: Callable[[], object], device: torch.device, iters: int, warmup: int, sync_each: bool
+) -> float:
     """Mean seconds per call. ``sync_each``: wait for the GPU after every call (true latency)."""
     for _ in range(warmup):
         fn()
@@ -91,19 +92,42 @@ def bench_streaming(
         for sync_each in sync_modes:
             base = _time_per_call(baseline, device, iters, iters // 10 + 5, sync_each)
             mode = "latency (sync each step)" if sync_each else "throughput (back to back)"
-            rows.append(dict(bench="stream", envs=num_envs, device=str(device), variant="baseline "
-                             "nn.GRU+Linear", mode=mode, ms=1e3 * base, ratio=1.0))  # fmt: skip
+            rows.append(
+                dict(
+                    bench="stream",
+                    envs=num_envs,
+                    device=str(device),
+                    variant="baseline nn.GRU+Linear",
+                    mode=mode,
+                    ms=1e3 * base,
+                    ratio=1.0,
+                )
+            )
             for name, fn in variants:
                 t = _time_per_call(fn, device, iters, iters // 10 + 5, sync_each)
-                rows.append(dict(bench="stream", envs=num_envs, device=str(device), variant=name,
-                                 mode=mode, ms=1e3 * t, ratio=t / base))  # fmt: skip
+                rows.append(
+                    dict(
+                        bench="stream",
+                        envs=num_envs,
+                        device=str(device),
+                        variant=name,
+                        mode=mode,
+                        ms=1e3 * t,
+                        ratio=t / base,
+                    )
+                )
     return rows
 
 
 def bench_training(
-    device: torch.device, hidden: int, layers: int, lanes: int, chunk: int, ep_len: int,
+    device: torch.device,
+    hidden: int,
+    layers: int,
+    lanes: int,
+    chunk: int,
+    ep_len: int,
     iters: int,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """Training samples/s: our lane/TBPTT loop vs a plain GRU fwd/bwd/step on a fixed batch."""
     torch.manual_seed(0)
     warm = max(3, iters // 10)
@@ -143,12 +167,27 @@ def bench_training(
     t_base = _time_per_call(baseline, device, iters, warm, sync_each=False)
     samples = lanes * chunk
     return [
-        dict(bench="train", device=str(device), variant="baseline nn.GRU fwd/bwd", lanes=lanes,
-             chunk=chunk, samples_per_s=samples / t_base, ms_per_iter=1e3 * t_base, ratio=1.0),
-        dict(bench="train", device=str(device), variant="ours (gather+TBPTT+weighted CE+clip)",
-             lanes=lanes, chunk=chunk, samples_per_s=samples / t_ours, ms_per_iter=1e3 * t_ours,
-             ratio=t_ours / t_base),
-    ]  # fmt: skip
+        dict(
+            bench="train",
+            device=str(device),
+            variant="baseline nn.GRU fwd/bwd",
+            lanes=lanes,
+            chunk=chunk,
+            samples_per_s=samples / t_base,
+            ms_per_iter=1e3 * t_base,
+            ratio=1.0,
+        ),
+        dict(
+            bench="train",
+            device=str(device),
+            variant="ours (gather+TBPTT+weighted CE+clip)",
+            lanes=lanes,
+            chunk=chunk,
+            samples_per_s=samples / t_ours,
+            ms_per_iter=1e3 * t_ours,
+            ratio=t_ours / t_base,
+        ),
+    ]
 
 
 def main() -> None:
@@ -180,14 +219,24 @@ def main() -> None:
         args.stream_iters or (2000 if gpu else 200),
         not args.no_cuda_graph,
     )
-    rows += bench_streaming(1, torch.device("cpu"), args.hidden, args.layers,
-                            args.stream_iters or 2000, False)  # fmt: skip
-    rows += bench_training(dev, args.hidden, args.layers, args.lanes or (4096 if gpu else 256),
-                           args.chunk, 1000, args.train_iters or (50 if gpu else 10))  # fmt: skip
+    rows += bench_streaming(
+        1, torch.device("cpu"), args.hidden, args.layers, args.stream_iters or 2000, False
+    )
+    rows += bench_training(
+        dev,
+        args.hidden,
+        args.layers,
+        args.lanes or (4096 if gpu else 256),
+        args.chunk,
+        1000,
+        args.train_iters or (50 if gpu else 10),
+    )
 
     name = torch.cuda.get_device_name(dev) if gpu else f"CPU x{torch.get_num_threads()} threads"
-    print(f"# disc_speed on {name}, torch {torch.__version__}, hidden {args.hidden}, "
-          f"layers {args.layers}")  # fmt: skip
+    print(
+        f"# disc_speed on {name}, torch {torch.__version__}, hidden {args.hidden}, "
+        f"layers {args.layers}"
+    )
     for r in rows:
         if r["bench"] == "stream":
             print(

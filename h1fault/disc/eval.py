@@ -20,6 +20,7 @@ from h1fault.disc.metrics import EvalArrays, evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator, decide
 from h1fault.disc.runtime import make_progress, resolve_device
 from h1fault.errors import H1FaultError
+from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB
 
 
 def stream_split(
@@ -72,9 +73,13 @@ def threshold_sweep(
     rows = []
     for th in thresholds:
         rep, _ = evaluate_predictions(
-            decide(probs, th).numpy(), data, classes,
-            target_labels=target_labels, control_dt=control_dt, window_s=window_s,
-        )  # fmt: skip
+            decide(probs, th).numpy(),
+            data,
+            classes,
+            target_labels=target_labels,
+            control_dt=control_dt,
+            window_s=window_s,
+        )
         det = rep["detection"]["overall"]
         rows.append(
             {
@@ -128,6 +133,9 @@ def evaluate(
         pred, data, ds.classes, target_labels=labels, control_dt=ds.control_dt, window_s=window_s
     )
     report["fault_threshold"] = threshold
+    if tuple(ds.joint_names) == JOINT_NAMES:  # legacy logs and users think in Isaac Lab order too
+        for row in report["detection"]["per_joint"]:
+            row["isaaclab_index"] = int(MODEL_TO_ISAACLAB[row["joint_index"]])
     report["threshold_sweep"] = threshold_sweep(
         probs, data, ds.classes, labels, ds.control_dt, window_s, sorted({*SWEEP, threshold})
     )
@@ -164,8 +172,15 @@ def write_plots(report: dict[str, Any], arrays: EvalArrays, out_dir: str | Path)
     for i in range(len(names)):
         for j in range(len(names)):
             if norm[i, j] >= 0.005:
-                ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                        color="white" if norm[i, j] > 0.5 else "black")  # fmt: skip
+                ax.text(
+                    j,
+                    i,
+                    f"{norm[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     paths.append(out_dir / "confusion_matrix.png")

@@ -39,12 +39,15 @@ def _meta_json(meta: Any) -> str:
     return json.dumps(
         {
             "format": "h1fault-disc-step",
-            "inputs": {"obs": "(N, obs_dim) float32", "episode_start": "(N,) bool",
-                       "hidden": "(num_layers, N, hidden_size) float32"},
+            "inputs": {
+                "obs": "(N, obs_dim) float32",
+                "episode_start": "(N,) bool",
+                "hidden": "(num_layers, N, hidden_size) float32",
+            },
             "outputs": {"probs": "(N, num_classes) float32", "hidden": "(num_layers, N, hidden)"},
             **{k: v for k, v in meta.to_dict().items() if k != "val"},
         }
-    )  # fmt: skip
+    )
 
 
 def export_torchscript(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
@@ -76,8 +79,10 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
     (``max_abs_diff``), else ``max_abs_diff`` is None.
     """
     if importlib.util.find_spec("onnx") is None:
-        raise H1FaultError("ONNX export needs the 'onnx' package (pip install onnx); "
-                           "TorchScript export works without it")  # fmt: skip
+        raise H1FaultError(
+            "ONNX export needs the 'onnx' package (pip install onnx); "
+            "TorchScript export works without it"
+        )
     import onnx
 
     net, meta = load_checkpoint(checkpoint)
@@ -95,11 +100,16 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
             str(out),
             input_names=["obs", "episode_start", "hidden"],
             output_names=["probs", "hidden_out"],
-            dynamic_axes={"obs": {0: "N"}, "episode_start": {0: "N"}, "hidden": {1: "N"},
-                          "probs": {0: "N"}, "hidden_out": {1: "N"}},
+            dynamic_axes={
+                "obs": {0: "N"},
+                "episode_start": {0: "N"},
+                "hidden": {1: "N"},
+                "probs": {0: "N"},
+                "hidden_out": {1: "N"},
+            },
             dynamo=dynamo,
             external_data=False,
-        )  # fmt: skip
+        )
     model = onnx.load(str(out))
     entry = model.metadata_props.add()
     entry.key, entry.value = "h1fault_disc", _meta_json(meta)
@@ -109,8 +119,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        feeds = {"obs": args[0].numpy(), "episode_start": args[1].numpy(),
-                 "hidden": args[2].numpy()}  # fmt: skip
+        feeds = {
+            "obs": args[0].numpy(),
+            "episode_start": args[1].numpy(),
+            "hidden": args[2].numpy(),
+        }
         got_p, got_h = sess.run(["probs", "hidden_out"], feeds)
         with torch.no_grad():
             ref_p, ref_h = step(*args)

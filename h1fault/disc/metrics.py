@@ -204,6 +204,7 @@ def evaluate_predictions(
             ],
         },
     }
-    arrays = EvalArrays(ep_class=ep_cls, latency_onset=lat_on, latency_saturation=lat_sat,
-                        saturates=saturates)  # fmt: skip
+    arrays = EvalArrays(
+        ep_class=ep_cls, latency_onset=lat_on, latency_saturation=lat_sat, saturates=saturates
+    )
     return report, arrays

@@ -61,8 +61,9 @@ class DiscriminatorNet(nn.Module):
 class _GRUStepLayer(nn.Module):
     """One GRU layer's weights (shared with the nn.GRU they come from) and its single step."""
 
-    def __init__(self, w_ih: nn.Parameter, w_hh: nn.Parameter, b_ih: nn.Parameter,
-                 b_hh: nn.Parameter) -> None:  # fmt: skip
+    def __init__(
+        self, w_ih: nn.Parameter, w_hh: nn.Parameter, b_ih: nn.Parameter, b_hh: nn.Parameter
+    ) -> None:
         super().__init__()
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = w_ih, w_hh, b_ih, b_hh
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from h1fault.disc.dataset import DATASET_FORMAT, DATASET_FORMAT_VERSION, OBS_DIM
+from h1fault.sim.model import JOINT_NAMES
 
 EPISODE_DTYPE = np.dtype(
     [
@@ -32,15 +33,6 @@ EPISODE_DTYPE = np.dtype(
     ]
 )
 """The ``episodes`` compound dtype of the built format."""
-
-_JOINT_NAMES = (
-    "left_hip_yaw", "left_hip_roll", "left_hip_pitch", "left_knee", "left_ankle",
-    "right_hip_yaw", "right_hip_roll", "right_hip_pitch", "right_knee", "right_ankle",
-    "torso",
-    "left_shoulder_pitch", "left_shoulder_roll", "left_shoulder_yaw", "left_elbow",
-    "right_shoulder_pitch", "right_shoulder_roll", "right_shoulder_yaw", "right_elbow",
-)  # fmt: skip
-"""Model joint order (a copy, so this module does not import MuJoCo)."""
 
 
 def write_synthetic_dataset(
@@ -106,8 +98,18 @@ def write_synthetic_dataset(
                 saturated[a + first_sat] = True
         obs[a : a + n] = z * scale + offset
         episodes[e] = (
-            0, e % 4, e // 4, a, n, joint, onset, cut, first_sat, n < episode_len, split[e]
-        )  # fmt: skip
+            0,
+            e % 4,
+            e // 4,
+            a,
+            n,
+            joint,
+            onset,
+            cut,
+            first_sat,
+            n < episode_len,
+            split[e],
+        )
 
     train_rows = np.concatenate(
         [np.arange(starts[e], starts[e] + lengths[e]) for e in np.flatnonzero(split == 0)]
@@ -127,7 +129,7 @@ def write_synthetic_dataset(
         f.attrs["format"] = DATASET_FORMAT
         f.attrs["format_version"] = DATASET_FORMAT_VERSION
         f.attrs["sources"] = json.dumps(["synthetic"])
-        f.attrs["joint_names"] = json.dumps(list(_JOINT_NAMES))
+        f.attrs["joint_names"] = json.dumps(list(JOINT_NAMES))
         f.attrs["candidate_joints"] = json.dumps([int(j) for j in candidate_joints])
         f.attrs["fault_config"] = json.dumps(
             {"p_fault": p_fault, "candidates": [int(j) for j in candidate_joints], "synth": True}

@@ -94,9 +94,11 @@ def train_step(
     """
     logits, h = net(obs, hidden)
     loss = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), weight=weight,
+        logits.reshape(-1, logits.shape[-1]),
+        target.reshape(-1),
+        weight=weight,
         ignore_index=IGNORE,
-    )  # fmt: skip
+    )
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
@@ -160,8 +162,9 @@ def _git_state() -> str:
     parts = []
     for cmd in (["rev-parse", "HEAD"], ["status", "--short"], ["diff"]):
         try:
-            res = subprocess.run(["git", "-C", str(root), *cmd], capture_output=True, text=True,
-                                 timeout=10)  # fmt: skip
+            res = subprocess.run(
+                ["git", "-C", str(root), *cmd], capture_output=True, text=True, timeout=10
+            )
             parts.append(f"$ git {' '.join(cmd)}\n{res.stdout}")
         except (OSError, subprocess.SubprocessError):
             return "git not available\n"
@@ -237,9 +240,13 @@ def train(
     mean, std = ds.normalisation(train_split, cfg.std_floor)
 
     net = DiscriminatorNet(
-        ds.obs_dim, classes.num_classes, cfg.hidden_size, cfg.num_layers,
-        torch.from_numpy(mean), torch.from_numpy(std),
-    ).to(dev)  # fmt: skip
+        ds.obs_dim,
+        classes.num_classes,
+        cfg.hidden_size,
+        cfg.num_layers,
+        torch.from_numpy(mean),
+        torch.from_numpy(std),
+    ).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched_lr = None
     if cfg.lr_schedule == "cosine" and cfg.epochs > 1:
@@ -335,9 +342,13 @@ def train(
             is_best = _better(cfg, val, best)
             meta = DiscMeta(
                 **meta_base,
-                extra={"config": cfg.to_dict(), "dataset": str(dataset), "epoch": epoch,
-                       "val": val},
-            )  # fmt: skip
+                extra={
+                    "config": cfg.to_dict(),
+                    "dataset": str(dataset),
+                    "epoch": epoch,
+                    "val": val,
+                },
+            )
             save_checkpoint(last_path, net, meta)
             if is_best:
                 best, best_epoch = val, epoch
@@ -350,7 +361,8 @@ def train(
                     if v is not None:
                         writer.add_scalar(f"val/{k}", v, epoch)
             bal = val["balanced_accuracy"] or 0.0
-            bar.update(task, info=f"epoch {epoch} val bal.acc {bal:.3f}"
-                       + (" *" if is_best else ""))  # fmt: skip
+            bar.update(
+                task, info=f"epoch {epoch} val bal.acc {bal:.3f}" + (" *" if is_best else "")
+            )
     assert best is not None
     return TrainResult(run_dir, best_path, last_path, best_epoch, best, history)

@@ -16,9 +16,23 @@ runner = CliRunner()
 def test_train_cli_json(tiny_ds: Path, tmp_path: Path) -> None:
     res = runner.invoke(
         app,
-        ["disc", "train", str(tiny_ds), "--epochs", "1", "--device", "cpu", "--json",
-         "--log-root", str(tmp_path), "-e", "cli", "hidden_size=8", "chunk_len=16"],
-    )  # fmt: skip
+        [
+            "disc",
+            "train",
+            str(tiny_ds),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--json",
+            "--log-root",
+            str(tmp_path),
+            "-e",
+            "cli",
+            "hidden_size=8",
+            "chunk_len=16",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert Path(out["best_checkpoint"]).is_file()
@@ -28,16 +42,32 @@ def test_train_cli_json(tiny_ds: Path, tmp_path: Path) -> None:
 def test_eval_cli_json_and_plots(trained, tiny_ds: Path, tmp_path: Path) -> None:
     res = runner.invoke(
         app,
-        ["disc", "eval", str(trained.best_checkpoint), str(tiny_ds), "--device", "cpu", "--json",
-         "--plots", str(tmp_path / "plots"), "--threshold", "0.5"],
-    )  # fmt: skip
+        [
+            "disc",
+            "eval",
+            str(trained.best_checkpoint),
+            str(tiny_ds),
+            "--device",
+            "cpu",
+            "--json",
+            "--plots",
+            str(tmp_path / "plots"),
+            "--threshold",
+            "0.5",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     assert rep["fault_threshold"] == 0.5
     joints = [r["joint"] for r in rep["detection"]["per_joint"]]
     assert joints == ["left_hip_yaw", "left_knee", "torso", "left_elbow"]
-    for key in ("identified_within_window_of_saturation", "latency_from_saturation_median_s",
-                "latency_from_saturation_p90_s", "latency_from_onset_median_s"):  # fmt: skip
+    assert [r["isaaclab_index"] for r in rep["detection"]["per_joint"]] == [0, 11, 2, 17]
+    for key in (
+        "identified_within_window_of_saturation",
+        "latency_from_saturation_median_s",
+        "latency_from_saturation_p90_s",
+        "latency_from_onset_median_s",
+    ):
         assert key in rep["detection"]["per_joint"][0]
     assert {"healthy_step_rate", "healthy_episode_rate"} <= set(rep["false_alarms"])
     for name in ("confusion_matrix.png", "latency_cdf.png", "per_joint.png"):
@@ -45,15 +75,18 @@ def test_eval_cli_json_and_plots(trained, tiny_ds: Path, tmp_path: Path) -> None
 
 
 def test_eval_cli_table(trained, tiny_ds: Path) -> None:
-    res = runner.invoke(app, ["disc", "eval", str(trained.best_checkpoint), str(tiny_ds),
-                              "--device", "cpu"])  # fmt: skip
+    res = runner.invoke(
+        app, ["disc", "eval", str(trained.best_checkpoint), str(tiny_ds), "--device", "cpu"]
+    )
     assert res.exit_code == 0, res.output
     assert "quality bar" in res.stdout and "left_elbow" in res.stdout
 
 
 def test_export_cli(trained, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["disc", "export", str(trained.best_checkpoint), "--out",
-                              str(tmp_path / "d.ts"), "--json"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        ["disc", "export", str(trained.best_checkpoint), "--out", str(tmp_path / "d.ts"), "--json"],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["max_abs_diff"] < 1e-6
 
@@ -75,8 +108,9 @@ def test_cli_checkpoint_with_other_classes(trained, tmp_path: Path) -> None:
     other = write_synthetic_dataset(
         tmp_path / "o.h5", num_episodes=8, episode_len=10, candidate_joints=(1, 2)
     )
-    res = runner.invoke(app, ["disc", "eval", str(trained.best_checkpoint), str(other),
-                              "--device", "cpu"])  # fmt: skip
+    res = runner.invoke(
+        app, ["disc", "eval", str(trained.best_checkpoint), str(other), "--device", "cpu"]
+    )
     assert "differ" in _one_line_error(res)
 
 

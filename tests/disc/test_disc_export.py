@@ -56,10 +56,12 @@ def test_onnx_round_trip(trained, tmp_path: Path) -> None:
     obs, start = _stream_inputs()
     h = torch.zeros(net.num_layers, 5, net.hidden_size).numpy()
     for t in range(obs.shape[0]):
-        p, h = sess.run(None, {"obs": obs[t].numpy(), "episode_start": start[t].numpy(),
-                               "hidden": h})  # fmt: skip
-        torch.testing.assert_close(torch.from_numpy(p), ref.step(obs[t], start[t]), atol=1e-5,
-                                   rtol=0)  # fmt: skip
+        p, h = sess.run(
+            None, {"obs": obs[t].numpy(), "episode_start": start[t].numpy(), "hidden": h}
+        )
+        torch.testing.assert_close(
+            torch.from_numpy(p), ref.step(obs[t], start[t]), atol=1e-5, rtol=0
+        )
 
 
 def test_unknown_format(trained, tmp_path: Path) -> None:

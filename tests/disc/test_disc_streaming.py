@@ -20,8 +20,9 @@ ATOL = 1e-5
 def _net(layers: int = 2, seed: int = 0) -> DiscriminatorNet:
     torch.manual_seed(seed)
     mean, std = torch.randn(88), torch.rand(88) + 0.5
-    return DiscriminatorNet(88, 5, hidden_size=16, num_layers=layers, norm_mean=mean,
-                            norm_std=std).eval()  # fmt: skip
+    return DiscriminatorNet(
+        88, 5, hidden_size=16, num_layers=layers, norm_mean=mean, norm_std=std
+    ).eval()
 
 
 def _episodes(lengths: list[int], seed: int = 1):
@@ -65,8 +66,12 @@ def test_lanes_of_back_to_back_episodes_stream_like_isolated_episodes() -> None:
     obs, start, length = _episodes([7, 13, 5, 20, 1, 9, 11])
     split = type("S", (), {})()  # stream_split only needs these attributes
     split.obs, split.ep_start, split.ep_length, split.num_samples, split.name = (
-        obs, start, length, obs.shape[0], "t"
-    )  # fmt: skip
+        obs,
+        start,
+        length,
+        obs.shape[0],
+        "t",
+    )
     ref = _full_forward_probs(net, obs, start, length)
     got = stream_split(net, split, num_envs=3)  # 7 episodes on 3 lanes: boundaries mid-lane
     torch.testing.assert_close(got, ref, atol=ATOL, rtol=0)
