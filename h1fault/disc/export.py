@@ -92,24 +92,27 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     # The torch.export-based exporter needs onnxscript; without it use the TorchScript-based one.
     dynamo = importlib.util.find_spec("onnxscript") is not None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            step,
-            args,
-            str(out),
-            input_names=["obs", "episode_start", "hidden"],
-            output_names=["probs", "hidden_out"],
-            dynamic_axes={
+    names = {
+        "input_names": ["obs", "episode_start", "hidden"],
+        "output_names": ["probs", "hidden_out"],
+    }
+    if dynamo:
+        n = torch.export.Dim("N", min=1, max=1 << 20)
+        dyn = {"dynamic_shapes": {"obs": {0: n}, "episode_start": {0: n}, "hidden": {1: n}}}
+    else:
+        dyn = {
+            "dynamic_axes": {
                 "obs": {0: "N"},
                 "episode_start": {0: "N"},
                 "hidden": {1: "N"},
                 "probs": {0: "N"},
                 "hidden_out": {1: "N"},
-            },
-            dynamo=dynamo,
-            external_data=False,
-        )
+            }
+        }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter's notice
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.onnx.export(step, args, str(out), dynamo=dynamo, external_data=False, **names, **dyn)
     model = onnx.load(str(out))
     entry = model.metadata_props.add()
     entry.key, entry.value = "h1fault_disc", _meta_json(meta)
@@ -119,15 +122,18 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        feeds = {
-            "obs": args[0].numpy(),
-            "episode_start": args[1].numpy(),
-            "hidden": args[2].numpy(),
-        }
-        got_p, got_h = sess.run(["probs", "hidden_out"], feeds)
-        with torch.no_grad():
-            ref_p, ref_h = step(*args)
-        diff = max(float(abs(ref_p.numpy() - got_p).max()), float(abs(ref_h.numpy() - got_h).max()))
+        diff = 0.0
+        for n_env in (1, 3):  # the batch size must really be dynamic
+            a = [x[:n_env] for x in args[:2]] + [args[2][:, :n_env]]
+            feeds = {"obs": a[0].numpy(), "episode_start": a[1].numpy(), "hidden": a[2].numpy()}
+            got_p, got_h = sess.run(["probs", "hidden_out"], feeds)
+            with torch.no_grad():
+                ref_p, ref_h = step(*a)
+            diff = max(
+                diff,
+                float(abs(ref_p.numpy() - got_p).max()),
+                float(abs(ref_h.numpy() - got_h).max()),
+            )
     return {"path": str(out), "format": "onnx", "max_abs_diff": diff}
 
 

@@ -13,6 +13,8 @@ from h1fault.disc import StreamingDiscriminator, load_checkpoint
 from h1fault.disc.export import export
 from h1fault.errors import H1FaultError
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit in torch 2.13
+
 
 def _stream_inputs(n: int = 5, steps: int = 12):
     gen = torch.Generator().manual_seed(7)
