@@ -258,15 +258,16 @@ class DiscDataset:
             # Read contiguous runs of episodes at once: few large h5py reads, not one per episode.
             new_run = np.ones(len(idx), dtype=bool)
             new_run[1:] = start[1:] != start[:-1] + length[:-1]
-            run_ids = np.cumsum(new_run) - 1
+            first = np.flatnonzero(new_run)
+            ends = np.append(first[1:], len(idx))
+            label_ds, sat_ds = f["label"], f["saturated"]
             pos = 0
-            for r in range(int(run_ids[-1]) + 1 if len(idx) else 0):
-                members = np.flatnonzero(run_ids == r)
-                a = int(start[members[0]])
-                n = int(length[members].sum())
+            for i0, i1 in zip(first.tolist(), ends.tolist(), strict=True):
+                a = int(start[i0])
+                n = int(start[i1 - 1] + length[i1 - 1]) - a
                 obs[pos : pos + n] = obs_ds[a : a + n]
-                label[pos : pos + n] = f["label"][a : a + n]
-                sat[pos : pos + n] = f["saturated"][a : a + n]
+                label[pos : pos + n] = label_ds[a : a + n]
+                sat[pos : pos + n] = sat_ds[a : a + n]
                 pos += n
         new_start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
         if not np.isfinite(obs).all():

@@ -67,3 +67,25 @@ def test_non_candidate_fault_is_rejected(tmp_path: Path) -> None:
         f["episodes"][...] = ep
     with pytest.raises(H1FaultError, match=r"non-candidate joints \[4\]"):
         DiscDataset(path)
+
+
+def test_end_to_end_with_the_data_package(tmp_path: Path) -> None:
+    """A file from ``h1fault dataset build`` trains and evaluates (skipped until h1fault.data has
+    its builder)."""
+    try:
+        from h1fault.data.build import build_dataset
+        from h1fault.data.synthetic import SyntheticSpec, write_synthetic_raw
+    except ImportError:
+        pytest.skip("h1fault.data build/synthetic not available")
+    from h1fault.disc import DiscConfig, evaluate, train
+
+    raw = write_synthetic_raw(tmp_path / "raw.h5", SyntheticSpec(num_envs=8, num_steps=240))
+    build_dataset([raw], tmp_path / "ds.h5")
+    ds = DiscDataset(tmp_path / "ds.h5")
+    assert ds.classes.num_classes == 18  # healthy + 17 default candidates
+    cfg = DiscConfig(hidden_size=8, chunk_len=16, batch_lanes=8, epochs=1, device="cpu")
+    res = train(tmp_path / "ds.h5", cfg, log_root=tmp_path, progress=False, tensorboard=False)
+    rep = evaluate(res.best_checkpoint, tmp_path / "ds.h5", device="cpu", progress=False)
+    test = ds.load_split("test")
+    assert rep["num_samples"] == test.num_samples
+    assert rep["num_fault_episodes"] == int((test.ep_fault_joint >= 0).sum())
