@@ -48,6 +48,8 @@ def git_commit() -> str:
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
             capture_output=True, text=True, timeout=10,
         )  # fmt: skip
-        return out.stdout.strip() or "unknown"
+        commit = out.stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
+    # a copied tree without git history answers with junk: only accept a real hash
+    return commit if len(commit) == 40 and all(c in "0123456789abcdef" for c in commit) else "unknown"
