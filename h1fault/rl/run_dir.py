@@ -52,4 +52,5 @@ def git_commit() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     # a copied tree without git history answers with junk: only accept a real hash
-    return commit if len(commit) == 40 and all(c in "0123456789abcdef" for c in commit) else "unknown"
+    is_hash = len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)
+    return commit if is_hash else "unknown"
