@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -206,6 +207,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit in torch 2.13
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)

@@ -8,8 +8,12 @@ rounding (tests/disc/test_disc_streaming.py, atol 1e-5 on probabilities).
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
+
+from h1fault.errors import H1FaultError
 
 
 class DiscriminatorNet(nn.Module):
@@ -146,14 +150,13 @@ class StreamingDiscriminator:
     ) -> None:
         self.device = torch.device(device)
         self.num_envs = num_envs
-        self.step_module = StreamingStep(net).to(self.device).eval()
+        # A private copy: moving shared Parameters to another device would move the caller's net.
+        self.step_module = StreamingStep(copy.deepcopy(net)).to(self.device).eval()
         self.hidden = self.step_module.initial_state(num_envs)
         """Current hidden state. Shape: (L, num_envs, H)."""
         self._graph: torch.cuda.CUDAGraph | None = None
         if cuda_graph:
             if self.device.type != "cuda":
-                from h1fault.errors import H1FaultError
-
                 raise H1FaultError("cuda_graph needs a CUDA device")
             self._capture()
 

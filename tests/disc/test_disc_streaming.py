@@ -7,12 +7,14 @@ same weights but different kernels: nn.GRU vs explicit matmuls).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from h1fault.disc.eval import stream_split
 from h1fault.disc.lanes import lane_schedule
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator, StreamingStep, decide
 from h1fault.disc.train import predict_chunks
+from h1fault.errors import H1FaultError
 
 ATOL = 1e-5
 
@@ -142,3 +144,38 @@ def test_decide_threshold() -> None:
     probs = torch.tensor([[0.2, 0.5, 0.3], [0.9, 0.05, 0.05], [0.1, 0.1, 0.8]])
     assert decide(probs).tolist() == [1, 0, 2]
     assert decide(probs, 0.6).tolist() == [0, 0, 2]
+
+
+def test_cuda_graph_needs_cuda() -> None:
+    with pytest.raises(H1FaultError, match="cuda_graph needs a CUDA device"):
+        StreamingDiscriminator(_net(), 2, device="cpu", cuda_graph=True)
+
+
+@pytest.mark.cuda
+def test_cuda_graph_step_equals_eager_and_cpu() -> None:
+    net = _net()
+    cpu = StreamingDiscriminator(net, 64)
+    eager = StreamingDiscriminator(net, 64, device="cuda")
+    graph = StreamingDiscriminator(net, 64, device="cuda", cuda_graph=True)
+    gen = torch.Generator().manual_seed(5)
+    for t in range(20):
+        x = 2 * torch.randn(64, 88, generator=gen)
+        s = (torch.rand(64, generator=gen) < 0.1) | (t == 0)
+        want = cpu.step(x, s)
+        got_e = eager.step(x.cuda(), s.cuda()).cpu()
+        got_g = graph.step(x.cuda(), s.cuda()).cpu()
+        torch.testing.assert_close(got_e, want, atol=1e-4, rtol=0)
+        torch.testing.assert_close(got_g, got_e, atol=1e-6, rtol=0)
+
+
+@pytest.mark.cuda
+def test_cuda_stream_split_equals_cpu() -> None:
+    net = _net()
+    obs, start, length = _episodes([7, 13, 5, 20, 1, 9, 11])
+    split = type("S", (), {})()
+    split.obs, split.ep_start, split.ep_length = obs, start, length
+    split.num_samples, split.name = obs.shape[0], "t"
+    ref = stream_split(net, split, num_envs=3)
+    for graph in (False, True):
+        got = stream_split(net, split, num_envs=3, device="cuda", cuda_graph=graph)
+        torch.testing.assert_close(got, ref, atol=1e-4, rtol=0)
