@@ -58,7 +58,9 @@ def train_cmd(
     lanes: Annotated[
         int | None, typer.Option("--lanes", help="Override batch_lanes (chunks per batch).")
     ] = None,
-    device: DiscDeviceOpt = "auto",
+    device: Annotated[
+        str | None, typer.Option("--device", help="Torch device: auto (default), cpu, cuda:N.")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -70,8 +72,12 @@ def train_cmd(
     from h1fault.disc.train import train
 
     values: dict[str, Any] = parse_override_args(overrides or [])
-    values["device"] = device
-    for key, value in (("epochs", epochs), ("batch_lanes", lanes), ("seed", seed)):
+    for key, value in (
+        ("epochs", epochs),
+        ("batch_lanes", lanes),
+        ("seed", seed),
+        ("device", device),
+    ):
         if value is not None:
             values[key] = value
     cfg = apply_overrides(DiscConfig(), values)

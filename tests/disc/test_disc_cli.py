@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
 from typer.testing import CliRunner
 
 from h1fault.cli import app
@@ -22,8 +23,7 @@ def test_train_cli_json(tiny_ds: Path, tmp_path: Path) -> None:
             str(tiny_ds),
             "--epochs",
             "1",
-            "--device",
-            "cpu",
+            "device=cpu",
             "--json",
             "--log-root",
             str(tmp_path),
@@ -37,6 +37,9 @@ def test_train_cli_json(tiny_ds: Path, tmp_path: Path) -> None:
     out = json.loads(res.stdout)
     assert Path(out["best_checkpoint"]).is_file()
     assert Path(out["run_dir"]).parent == tmp_path / "cli"
+    params = yaml.safe_load((Path(out["run_dir"]) / "params" / "disc.yaml").read_text())
+    assert params["config"]["device"] == "cpu"  # the override is not reset by --device's default
+    assert params["config"]["hidden_size"] == 8 and params["config"]["epochs"] == 1
 
 
 def test_eval_cli_json_and_plots(trained, tiny_ds: Path, tmp_path: Path) -> None:
