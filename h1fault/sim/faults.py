@@ -81,6 +81,7 @@ class FaultSchedule:
         self.num_envs = num_envs
         self.generator = generator
         self._candidates = torch.tensor(cfg.candidate_indices(), device=self.device)
+        self._joint_ids = torch.arange(len(self.nominal), device=self.device)
         self._onset_lo = round(cfg.onset_window_s[0] / control_dt)
         self._onset_hi = max(self._onset_lo + 1, round(cfg.onset_window_s[1] / control_dt))
         n = num_envs
@@ -119,11 +120,10 @@ class FaultSchedule:
         step_in_episode: (num_envs,) int64, the step about to be simulated.
         """
         onset_now = (self.planned_joint >= 0) & (step_in_episode == self.onset_step) & ~self.active
-        if bool(onset_now.any()):
-            rows = torch.nonzero(onset_now).flatten()
-            joints = self.planned_joint[rows]
-            self.limits[rows, joints] = self.scale[rows] * self.nominal[joints]
-            self.active = self.active | onset_now
+        # masked, not indexed: no host sync on GPUs
+        cut = onset_now[:, None] & (self._joint_ids == self.planned_joint[:, None])
+        self.limits = torch.where(cut, self.scale[:, None] * self.nominal, self.limits)
+        self.active = self.active | onset_now
         return onset_now
 
     def fault_joint(self) -> torch.Tensor:

@@ -35,7 +35,7 @@ from h1fault.sim.model import (
     load_model,
     nominal_torque_limits,
 )
-from h1fault.sim.task import EnvConfig, quat_rotate, quat_rotate_inverse, yaw_of, yaw_quat
+from h1fault.sim.task import EnvConfig, quat_to_matrix, yaw_quat
 
 NUM_OBS = 69
 """Policy observation width."""
@@ -96,17 +96,39 @@ class H1VecEnv:
             self.generator,
         )  # fmt: skip
 
-        def sensor_slice(name: str) -> slice:
+        def sensor_columns(name: str) -> list[int]:
             s = m.sensor(name)
-            return slice(int(s.adr[0]), int(s.adr[0] + s.dim[0]))
+            return list(range(int(s.adr[0]), int(s.adr[0] + s.dim[0])))
 
-        self._foot_contact_adr = [
-            [int(m.sensor(f"{side}_foot{k}_floor_found").adr[0]) for k in (1, 2, 3)]
-            for side in ("left", "right")
-        ]
-        self._foot_vel_slices = [
-            sensor_slice(f"{side}_foot_global_linvel") for side in ("left", "right")
-        ]
+        # constants as device tensors, built once: no per-step host->device copies
+        self._foot_contact_idx = torch.tensor(
+            [
+                [int(m.sensor(f"{side}_foot{k}_floor_found").adr[0]) for k in (1, 2, 3)]
+                for side in ("left", "right")
+            ],
+            device=dev,
+        )  # (2 feet, 3 contact sensors) columns of sensordata
+        self._foot_vel_idx = torch.tensor(
+            [sensor_columns(f"{side}_foot_global_linvel") for side in ("left", "right")],
+            device=dev,
+        )  # (2 feet, xyz) columns of sensordata
+        self._hip, self._arms, self._torso, self._ankles = (
+            torch.tensor(idx, device=dev) for idx in (_HIP, _ARMS, _TORSO, _ANKLES)
+        )
+        ankle_lo, ankle_hi = self.joint_lower[self._ankles], self.joint_upper[self._ankles]
+        self._ankle_mid = (ankle_lo + ankle_hi) / 2
+        self._ankle_half = (ankle_hi - ankle_lo) / 2 * 0.9
+        c = cfg.commands
+        self._cmd_lo = torch.tensor([c.lin_vel_x[0], c.lin_vel_y[0], c.ang_vel_z[0]], device=dev)
+        self._cmd_hi = torch.tensor([c.lin_vel_x[1], c.lin_vel_y[1], c.ang_vel_z[1]], device=dev)
+        self._reward_scales = torch.tensor(
+            [getattr(cfg.rewards, k) * self.control_dt for k in REWARD_TERMS], device=dev
+        )  # weight * dt per term, in REWARD_TERMS order
+        nz = cfg.obs_noise
+        noise = [nz.lin_vel] * 3 + [nz.ang_vel] * 3 + [nz.gravity] * 3 + [0.0] * 3
+        noise += [nz.joint_pos] * NUM_JOINTS + [nz.joint_vel] * NUM_JOINTS + [0.0] * NUM_JOINTS
+        self._obs_noise = torch.tensor(noise, device=dev) if nz.enabled else None
+        """(69,) uniform noise amplitude per policy observation column, None without noise."""
         n = num_envs
         z = lambda *s, **k: torch.zeros(*s, device=dev, **k)  # noqa: E731
         self.actions = z(n, NUM_JOINTS)
@@ -118,7 +140,8 @@ class H1VecEnv:
         self.global_step = 0
         self.air_time = z(n, 2)
         self.contact_time = z(n, 2)
-        self.episode_sums = {k: z(n) for k in REWARD_TERMS}
+        self.episode_sums = z(n, len(REWARD_TERMS))
+        """(num_envs, len(REWARD_TERMS)) weighted reward terms summed over the episode so far."""
         self._obs = z(n, NUM_OBS)
         self._disc_obs = z(n, NUM_DISC_OBS)
         self._started = False
@@ -143,7 +166,6 @@ class H1VecEnv:
         self.actions = actions.detach().to(self.device, torch.float32).clamp(-100.0, 100.0)
         # faults: onsets take effect before this step's physics
         onset_now = self.faults.apply_onsets(self.step_in_episode)
-        events = self._events(onset_now)
         self.backend.set_torque_limits(self.faults.limits)
         targets = self.default_joint_pos + cfg.action_scale * self.actions
         self.backend.step(torch.maximum(torch.minimum(targets, self.joint_upper), self.joint_lower))
@@ -158,29 +180,33 @@ class H1VecEnv:
 
         unstable = b.unstable()
         qpos, qvel = b.qpos, b.qvel
-        quat = qpos[:, 3:7]
-        gravity = quat_rotate_inverse(quat, self._down.expand(self.num_envs, 3))
+        rot = quat_to_matrix(qpos[:, 3:7])  # base orientation, body to world
+        gravity = -rot[:, 2, :]  # world down in the body frame (projected gravity)
         fell = (qpos[:, 2] < cfg.min_base_height) | (gravity[:, :2].norm(dim=1) > cfg.max_tilt)
         terminated = fell | unstable | ~torch.isfinite(qpos).all(dim=1)
         self.step_in_episode += 1
         truncated = (self.step_in_episode >= self.max_episode_steps) & ~terminated
-        reward = self._reward(qpos, qvel, gravity, terminated)
+        reward = self._reward(qpos, qvel, rot, terminated)
         reward = torch.where(torch.isfinite(reward), reward, torch.zeros_like(reward))
 
         self.last_actions = self.actions
         self.last_joint_vel = qvel[:, 6:].clone()
-        # commands are resampled on a fixed period inside the episode
-        resample = (self.step_in_episode % self._resample_steps == 0) & ~(terminated | truncated)
-        if bool(resample.any()):
-            self._resample_commands(resample)
-
         done = terminated | truncated
+        # commands are resampled on a fixed period inside the episode
+        resample = (self.step_in_episode % self._resample_steps == 0) & ~done
+        # the step's one host sync (matters on GPUs): which of the rare branches are needed
+        any_onset, any_resample, any_done = torch.stack(
+            [onset_now.any(), resample.any(), done.any()]
+        ).tolist()
+        events = self._events(onset_now if any_onset else None, step_in_episode)
+        if any_resample:
+            self._resample_commands(resample)
         log: dict[str, torch.Tensor] = {}
-        if bool(done.any()):
+        if any_done:
             log = self._episode_log(done, terminated)
             self._reset_envs(done)
         self.global_step += 1
-        self._compute_obs()
+        self._compute_obs(None if any_done else rot)
         info = {
             "disc_obs": self._disc_obs,
             "fault_joint": fault_joint,
@@ -206,10 +232,6 @@ class H1VecEnv:
         return self._disc_obs
 
     # -- internals ----------------------------------------------------------------------------
-    @property
-    def _down(self) -> torch.Tensor:
-        return torch.tensor([[0.0, 0.0, -1.0]], device=self.device)
-
     def _rand(self, *shape: int) -> torch.Tensor:
         """Uniform in [-1, 1)."""
         return 2.0 * torch.rand(*shape, device=self.device, generator=self.generator) - 1.0
@@ -235,27 +257,30 @@ class H1VecEnv:
         if self._started:
             self.episode += mask.long()
         self.step_in_episode = torch.where(mask, 0, self.step_in_episode)
-        for v in self.episode_sums.values():
-            v.masked_fill_(mask, 0.0)
+        self.episode_sums.masked_fill_(mask[:, None], 0.0)
         self._resample_commands(mask)
 
     def _resample_commands(self, mask: torch.Tensor) -> None:
-        c = self.cfg.commands
         n, g, dev = self.num_envs, self.generator, self.device
-        lo = torch.tensor([c.lin_vel_x[0], c.lin_vel_y[0], c.ang_vel_z[0]], device=dev)
-        hi = torch.tensor([c.lin_vel_x[1], c.lin_vel_y[1], c.ang_vel_z[1]], device=dev)
+        lo, hi = self._cmd_lo, self._cmd_hi
         cmd = lo + (hi - lo) * torch.rand(n, 3, device=dev, generator=g)
-        standing = torch.rand(n, device=dev, generator=g) < c.standing_fraction
+        standing = torch.rand(n, device=dev, generator=g) < self.cfg.commands.standing_fraction
         cmd = torch.where(standing[:, None], 0.0, cmd)
         self.commands = torch.where(mask[:, None], cmd, self.commands)
 
-    def _events(self, onset_now: torch.Tensor) -> dict[str, torch.Tensor]:
-        rows = torch.nonzero(onset_now).flatten()
+    def _events(
+        self, onset_now: torch.Tensor | None, step_in_episode: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Fault onsets of this step (call before resets); ``onset_now`` None: no onsets."""
+        if onset_now is None:
+            rows = torch.zeros(0, dtype=torch.long, device=self.device)
+        else:
+            rows = torch.nonzero(onset_now).flatten()
         joints = self.faults.planned_joint[rows]
         return {
             "env": rows,
             "episode": self.episode[rows],
-            "step_in_episode": self.step_in_episode[rows],
+            "step_in_episode": step_in_episode[rows],
             "global_step": torch.full_like(rows, self.global_step),
             "joint": joints,
             "scale": self.faults.scale[rows],
@@ -265,25 +290,27 @@ class H1VecEnv:
     def _foot_state(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Foot contact (num_envs, 2) bool and foot velocity (num_envs, 2, 3) world."""
         s = self.backend.sensordata
-        contact = torch.stack([(s[:, adr] > 0).any(dim=1) for adr in self._foot_contact_adr], dim=1)
-        vel = torch.stack([s[:, sl] for sl in self._foot_vel_slices], dim=1)
-        return contact, vel
+        contact = (s[:, self._foot_contact_idx] > 0).any(dim=2)
+        return contact, s[:, self._foot_vel_idx]
 
     def _reward(
         self,
         qpos: torch.Tensor,
         qvel: torch.Tensor,
-        gravity: torch.Tensor,
+        rot: torch.Tensor,
         terminated: torch.Tensor,
     ) -> torch.Tensor:
         w, dt = self.cfg.rewards, self.control_dt
-        quat = qpos[:, 3:7]
-        # base velocity in the yaw frame (Isaac Lab's track_lin_vel_xy_yaw_frame_exp)
-        vel_yaw = quat_rotate_inverse(yaw_quat(yaw_of(quat)), qvel[:, 0:3])
+        # base velocity in the yaw frame (Isaac Lab's track_lin_vel_xy_yaw_frame_exp): rotate the
+        # world xy velocity by -yaw; (cos, sin) of yaw is the heading of the body x axis
+        heading = rot[:, :2, 0]
+        cos_yaw, sin_yaw = (heading / heading.norm(dim=1, keepdim=True).clamp(min=1e-6)).unbind(1)
+        vx, vy = qvel[:, 0], qvel[:, 1]
+        vel_yaw = torch.stack([cos_yaw * vx + sin_yaw * vy, cos_yaw * vy - sin_yaw * vx], dim=1)
         ang_vel_body = qvel[:, 3:6]
-        world_wz = quat_rotate(quat, ang_vel_body)
-        lin_err = (self.commands[:, :2] - vel_yaw[:, :2]).square().sum(dim=1)
-        ang_err = (self.commands[:, 2] - world_wz[:, 2]).square()
+        world_wz = (rot[:, 2, :] * ang_vel_body).sum(dim=1)
+        lin_err = (self.commands[:, :2] - vel_yaw).square().sum(dim=1)
+        ang_err = (self.commands[:, 2] - world_wz).square()
         self.lin_vel_error = lin_err.sqrt()
         self.ang_vel_error = ang_err.sqrt()
         std2 = w.tracking_std**2
@@ -299,9 +326,8 @@ class H1VecEnv:
         air = torch.where(single_stance[:, None], in_mode, 0.0).amin(dim=1)
         air = air.clamp(max=w.air_time_threshold) * (self.commands[:, :2].norm(dim=1) > 0.1)
 
-        lo, hi = self.joint_lower[_ANKLES], self.joint_upper[_ANKLES]
-        mid, half = (lo + hi) / 2, (hi - lo) / 2 * 0.9
-        ankle = joint_pos[:, _ANKLES]
+        mid, half = self._ankle_mid, self._ankle_half
+        ankle = joint_pos[:, self._ankles]
         ankle_out = ((ankle - (mid + half)).clamp(min=0) + ((mid - half) - ankle).clamp(min=0)).sum(
             1
         )
@@ -313,53 +339,48 @@ class H1VecEnv:
             "feet_slide": (foot_vel[:, :, :2].norm(dim=2) * contact).sum(dim=1),
             "termination": terminated.float(),
             "ankle_limits": ankle_out,
-            "joint_deviation_hip": dev_pos[:, _HIP].sum(dim=1),
-            "joint_deviation_arms": dev_pos[:, _ARMS].sum(dim=1),
-            "joint_deviation_torso": dev_pos[:, _TORSO].sum(dim=1),
-            "flat_orientation": gravity[:, :2].square().sum(dim=1),
+            "joint_deviation_hip": dev_pos[:, self._hip].sum(dim=1),
+            "joint_deviation_arms": dev_pos[:, self._arms].sum(dim=1),
+            "joint_deviation_torso": dev_pos[:, self._torso].sum(dim=1),
+            "flat_orientation": rot[:, 2, :2].square().sum(dim=1),  # projected gravity xy
             "lin_vel_z": qvel[:, 2].square(),
             "ang_vel_xy": ang_vel_body[:, :2].square().sum(dim=1),
             "action_rate": (self.actions - self.last_actions).square().sum(dim=1),
             "joint_acc": ((joint_vel - self.last_joint_vel) / dt).square().sum(dim=1),
             "joint_torque": self.backend.actuator_force.square().sum(dim=1),
         }
-        total = torch.zeros(self.num_envs, device=self.device)
-        for name, value in terms.items():
-            weighted = getattr(w, name) * dt * value
-            self.episode_sums[name] += weighted
-            total = total + weighted
-        return total
+        # all terms at once: (num_envs, terms) * (weight * dt)
+        weighted = torch.stack([terms[k] for k in REWARD_TERMS], dim=1) * self._reward_scales
+        self.episode_sums += weighted
+        return weighted.sum(dim=1)
 
     def _episode_log(self, done: torch.Tensor, terminated: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean per-second reward terms and episode stats over the envs that just finished."""
         length_s = self.step_in_episode[done].float() * self.control_dt
+        per_second = self.episode_sums[done] / length_s.clamp(min=self.control_dt)[:, None]
         log = {
-            f"Episode_Reward/{k}": (v[done] / length_s.clamp(min=self.control_dt)).mean()
-            for k, v in self.episode_sums.items()
+            f"Episode_Reward/{k}": v
+            for k, v in zip(REWARD_TERMS, per_second.mean(dim=0).unbind(), strict=True)
         }
         log["Episode/length_s"] = length_s.mean()
         log["Episode/fall_rate"] = terminated[done].float().mean()
         return log
 
-    def _compute_obs(self) -> None:
-        b, cfg = self.backend, self.cfg
+    def _compute_obs(self, rot: torch.Tensor | None = None) -> None:
+        """Observations of the backend's current state; ``rot``: its base rotation, if known."""
+        b = self.backend
         qpos, qvel = b.qpos, b.qvel
-        quat = qpos[:, 3:7]
         n = self.num_envs
-        lin_vel = quat_rotate_inverse(quat, qvel[:, 0:3])
+        rot = quat_to_matrix(qpos[:, 3:7]) if rot is None else rot
+        lin_vel = (qvel[:, 0:3, None] * rot).sum(dim=1)  # R^T v: world to body frame
         ang_vel = qvel[:, 3:6]
-        gravity = quat_rotate_inverse(quat, self._down.expand(n, 3))
+        gravity = -rot[:, 2, :]
         joint_pos = qpos[:, 7:] - self.default_joint_pos
         joint_vel = qvel[:, 6:]
         parts = [lin_vel, ang_vel, gravity, self.commands, joint_pos, joint_vel, self.actions]
-        nz = cfg.obs_noise
-        if nz.enabled:
-            scales = (nz.lin_vel, nz.ang_vel, nz.gravity, 0.0, nz.joint_pos, nz.joint_vel, 0.0)
-            parts = [
-                p + s * self._rand(*p.shape) if s > 0 else p
-                for p, s in zip(parts, scales, strict=True)
-            ]
         obs = torch.cat(parts, dim=1)
+        if self._obs_noise is not None:
+            obs = obs + self._obs_noise * self._rand(n, NUM_OBS)
         self._obs = obs
         self._disc_obs = torch.cat([obs, b.actuator_force], dim=1)
 

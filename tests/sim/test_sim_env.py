@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mujoco
 import pytest
 import torch
 
@@ -9,7 +10,7 @@ from h1fault.errors import H1FaultError
 from h1fault.sim.backend import make_backend, resolve_device
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import load_model
-from h1fault.sim.task import EnvConfig, ObsNoiseConfig
+from h1fault.sim.task import EnvConfig, ObsNoiseConfig, quat_rotate_inverse, quat_to_matrix
 from h1fault.sim.vec_env import H1VecEnv
 
 N = 4
@@ -190,3 +191,15 @@ def test_bad_device_and_backend_names() -> None:
     assert "\n" not in str(exc.value)
     with pytest.raises(H1FaultError, match="unknown backend"):
         make_backend(load_model(), 2, "cpu", 5, backend="MuJoCo ")
+
+
+def test_quat_to_matrix_matches_mujoco() -> None:
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(32, 4, generator=g, dtype=torch.float64)
+    q = q / q.norm(dim=1, keepdim=True)
+    ref = torch.zeros(32, 9, dtype=torch.float64)
+    for i in range(32):
+        mujoco.mju_quat2Mat(ref[i].numpy(), q[i].numpy())
+    assert torch.allclose(quat_to_matrix(q).reshape(32, 9), ref, atol=1e-12)
+    v = torch.randn(32, 3, generator=g, dtype=torch.float64)
+    assert torch.allclose((v[:, None] @ quat_to_matrix(q))[:, 0], quat_rotate_inverse(q, v))
