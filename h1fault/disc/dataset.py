@@ -22,6 +22,10 @@ OBS_DIM = 88
 DATASET_FORMAT = "h1fault-dataset"
 DATASET_FORMAT_VERSION = 1
 SPLITS = {"train": 0, "val": 1, "test": 2}
+OBS_LAG = 1
+"""Steps between a transition and the observation that shows it: ``obs[t]`` holds the torques
+applied during step ``t - 1`` and the state after it, so saturation in step ``s`` is first
+visible in ``obs[s + 1]``."""
 EPISODE_FIELDS = (
     "start",
     "length",
@@ -116,8 +120,8 @@ class SplitData:
         """Per-step class targets. Shape: (S,) int64.
 
         ``onset``: the dataset labels mapped to classes. ``saturation``: the fault class only from
-        the episode's first saturated step on (before it the cut changes nothing observable), so
-        a fault that never saturates is healthy throughout.
+        the first observation that can show it, ``first_saturation + OBS_LAG`` (before the joint
+        saturates the cut changes nothing), so a fault that never saturates is healthy throughout.
         """
         if mode == "onset":
             return classes.label_to_class(self.label)
@@ -126,7 +130,7 @@ class SplitData:
         ep_cls = classes.label_to_class(self.ep_fault_joint)
         per_step_cls = np.repeat(ep_cls, self.ep_length)
         sat = np.repeat(self.ep_first_saturation, self.ep_length)
-        observable = (sat >= 0) & (self.step_in_episode() >= sat)
+        observable = (sat >= 0) & (self.step_in_episode() >= sat + OBS_LAG)
         return np.where(observable, per_step_cls, 0).astype(np.int64)
 
 

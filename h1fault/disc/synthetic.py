@@ -2,9 +2,10 @@
 
 The file follows ``docs/data_format.md`` ("Built dataset") exactly, so everything that reads a
 real dataset reads this one. Observations are AR(1) noise with per-feature scale and offset; from
-the first saturated step of a faulted episode on, the faulted joint's torque feature
-(``69 + joint``) is shifted by ``signal`` feature-stds, which is what a cut limit looks like to the
-discriminator in the simplest case.
+the observation after the first saturated step of a faulted episode on (``obs[t]`` holds the
+torques applied in step ``t - 1``), the faulted joint's torque feature (``69 + joint``) is shifted
+by ``signal`` feature-stds, which is what a cut limit looks like to the discriminator in the
+simplest case.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from h1fault.disc.dataset import DATASET_FORMAT, DATASET_FORMAT_VERSION, OBS_DIM
+from h1fault.disc.dataset import DATASET_FORMAT, DATASET_FORMAT_VERSION, OBS_DIM, OBS_LAG
 from h1fault.sim.model import JOINT_NAMES
 
 EPISODE_DTYPE = np.dtype(
@@ -93,7 +94,7 @@ def write_synthetic_dataset(
             if rng.random() >= never_saturate:
                 first_sat = min(n - 1, onset + int(rng.integers(0, 5)))
                 if joint + 69 < obs_dim:
-                    z[first_sat:, 69 + joint] += signal
+                    z[first_sat + OBS_LAG :, 69 + joint] += signal  # obs[t] shows step t - 1
                 saturated[a + first_sat : a + n] = rng.random(n - first_sat) < 0.7
                 saturated[a + first_sat] = True
         obs[a : a + n] = z * scale + offset

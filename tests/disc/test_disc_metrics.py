@@ -99,14 +99,14 @@ def test_metrics_match_hand_computation() -> None:
 
 
 def test_saturation_targets() -> None:
-    """Saturation labels: fault class only from the first saturated step; never-saturating
-    faults are healthy throughout."""
+    """Saturation labels: fault class from the observation after the first saturated step
+    (obs[t] shows step t - 1); never-saturating faults are healthy throughout."""
     split, _ = _split()
     t = split.targets(CLASSES, "saturation")
     ep = np.split(t, split.ep_start[1:])
-    assert ep[2].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
+    assert ep[2].tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]  # first saturation 4
     assert ep[3].tolist() == [0] * 8
-    assert ep[4].tolist() == [0, 0] + [2] * 8
+    assert ep[4].tolist() == [0, 0, 0] + [2] * 7  # first saturation 2
 
 
 def test_perfect_predictions_pass_the_bar() -> None:
