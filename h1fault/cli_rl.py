@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -87,7 +86,15 @@ def train_healthy(
     num_envs = envs if envs is not None else (4096 if device.startswith("cuda") else 16)
     result = run(cfg, num_envs=num_envs, device=device, seed=seed, backend=backend,
                  checkpoint=checkpoint, log_root=log_root, show_progress=True)  # fmt: skip
-    command = "h1fault " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # the canonical command (every choice explicit) rather than argv, so it reproduces the run
+    parts = ["h1fault", "train-healthy", "--envs", str(num_envs), "--device", device,
+             "--backend", backend, "--seed", str(seed)]  # fmt: skip
+    if checkpoint is not None:
+        parts += ["--checkpoint", str(checkpoint)]
+    if eval_episodes:
+        parts += ["--eval-episodes", str(eval_episodes)]
+    parts += [*(overrides or []), f"agent.trainer.timesteps={cfg.agent.trainer.timesteps}"]
+    command = " ".join(shlex.quote(p) for p in parts)
     summary = write_deployable(result, cfg, command=command, seed=seed, num_envs=num_envs,
                                device=device, backend=backend, eval_episodes=eval_episodes)  # fmt: skip
     if as_json:

@@ -41,7 +41,8 @@ class FaultConfig:
                 f"faults.scale_range must satisfy 0 <= lo <= hi <= 1, got {self.scale_range}"
             )
         t0, t1 = self.onset_window_s
-        if not (0.0 <= t0 < t1 <= episode_length_s):
+        # the window only has to fit the episode when faults are actually injected
+        if self.enabled and not (0.0 <= t0 < t1 <= episode_length_s):
             raise H1FaultError(
                 f"faults.onset_window_s must satisfy 0 <= lo < hi <= episode length "
                 f"({episode_length_s} s), got {self.onset_window_s}"
