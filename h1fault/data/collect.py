@@ -1,0 +1,360 @@
+"""``collect``: roll a policy out under the fault model and write the raw file.
+
+Per step ``t``: ``obs[t]`` is the discriminator observation *before* action ``t``; the policy acts
+on the policy observation; the env steps; the flags of row ``t`` describe that transition (taken
+from ``info``, pre-reset). Rows are staged on the env's device in batches of ``flush_steps``,
+copied to the host asynchronously and written by :class:`~h1fault.data.writer.RawWriter` on a
+background thread, so the simulation only waits when the disk cannot keep up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from h1fault.data.h5io import package_versions, remove_if_exists
+from h1fault.data.schema import EVENT_DTYPE, OBS_DIM, RAW_STEP_DATASETS
+from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
+from h1fault.errors import H1FaultError
+
+Policy = Callable[[torch.Tensor], torch.Tensor]
+"""obs (N, 69) float32 -> actions (N, 19) float32."""
+
+_TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+_FLAG_TORCH = {
+    "done": torch.bool, "terminated": torch.bool, "truncated": torch.bool,
+    "fault_joint": torch.int8, "saturated": torch.bool, "episode": torch.int32,
+    "step_in_episode": torch.int32, "torque_limit": torch.float32,
+}  # fmt: skip
+_EVENT_TORCH = {"env": torch.int32, "episode": torch.int32, "step_in_episode": torch.int32,
+                "global_step": torch.int64, "joint": torch.int16, "scale": torch.float32,
+                "limit": torch.float32}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    """What a collect run did."""
+
+    path: Path
+    """The raw file."""
+    num_envs: int
+    """N."""
+    num_steps: int
+    """Steps written (T); less than planned if interrupted."""
+    complete: bool
+    """Whether the file got the ``complete`` attr."""
+    interrupted: bool
+    """Stopped by Ctrl-C or SIGTERM."""
+    seconds: float
+    """Wall time of the rollout loop."""
+    bytes_written: int
+    """Array bytes written."""
+    num_events: int
+    """Fault onsets logged."""
+    wait_s: float
+    """Seconds the simulation waited for the writer (full queue)."""
+
+    @property
+    def env_steps_per_s(self) -> float:
+        """Env-steps (steps x envs) per second."""
+        return self.num_steps * self.num_envs / max(self.seconds, 1e-9)
+
+
+class _Staging:
+    """Device-side buffers for one batch of ``k`` steps, handed to the writer as host arrays."""
+
+    def __init__(self, k: int, n: int, obs_dtype: torch.dtype, device: torch.device) -> None:
+        self.k, self.n, self.obs_dtype, self.device = k, n, obs_dtype, device
+        self._alloc()
+
+    def _alloc(self) -> None:
+        d = self.device
+        self.obs = torch.empty(self.k, self.n, OBS_DIM, dtype=self.obs_dtype, device=d)
+        self.flags = {name: torch.empty(self.k, self.n, dtype=dt, device=d)
+                      for name, dt in _FLAG_TORCH.items()}  # fmt: skip
+        self.events: list[dict[str, torch.Tensor]] = []
+
+    def record(self, k: int, terminated: torch.Tensor, truncated: torch.Tensor, info: dict) -> None:
+        """Store row ``k``'s flags (the transition just taken) from the env's info."""
+        f = self.flags
+        f["terminated"][k].copy_(terminated)
+        f["truncated"][k].copy_(truncated)
+        torch.logical_or(terminated, truncated, out=f["done"][k])
+        f["fault_joint"][k].copy_(info["fault_joint"])
+        f["saturated"][k].copy_(info["saturated"])
+        f["episode"][k].copy_(info["episode"])
+        f["step_in_episode"][k].copy_(info["step_in_episode"])
+        f["torque_limit"][k].copy_(info["fault_limit"])
+        ev = info.get("fault_events")
+        if ev and ev["env"].numel():
+            self.events.append(ev)
+
+    def hand_off(self, t0: int, k: int) -> StepBatch:
+        """The first ``k`` rows as a :class:`StepBatch` (async copy on CUDA)."""
+        events: dict[str, Any] = {}
+        if self.events:
+            events = {name: torch.cat([e[name] for e in self.events]).to(dt)
+                      for name, dt in _EVENT_TORCH.items()}  # fmt: skip
+        if self.device.type == "cuda":
+            obs = self.obs[:k].to("cpu", non_blocking=True)
+            flags = {n: v[:k].to("cpu", non_blocking=True) for n, v in self.flags.items()}
+            events = {n: v.to("cpu", non_blocking=True) for n, v in events.items()}
+            done = torch.cuda.Event()
+            done.record()
+            self.events = []
+            return StepBatch(t0, obs, flags, events, ready=done.synchronize)
+        batch = StepBatch(t0, self.obs[:k], {n: v[:k] for n, v in self.flags.items()},
+                          {n: v.cpu() for n, v in events.items()})  # fmt: skip
+        self._alloc()  # the writer owns the old CPU buffers now
+        return batch
+
+
+@contextlib.contextmanager
+def sigterm_as_keyboard_interrupt() -> Iterator[None]:
+    """While active (main thread only), SIGTERM raises KeyboardInterrupt like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def collect(
+    env: Any,
+    policy: Policy,
+    out: str | Path,
+    num_steps: int,
+    *,
+    writer: WriterConfig | None = None,
+    attrs: dict[str, Any] | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> CollectResult:
+    """Roll ``policy`` out in ``env`` for ``num_steps`` steps and write the raw file ``out``.
+
+    env: an :class:`~h1fault.sim.vec_env.H1VecEnv` (or anything with its contract).
+    policy: obs (N, 69) -> actions (N, 19), called under ``torch.inference_mode``.
+    attrs: extra file attrs (seed, checkpoint, hash, ...); env-derived attrs are added here.
+    Ctrl-C / SIGTERM stop the run: completed steps are written, the file gets no ``complete``.
+    """
+    wcfg = writer or WriterConfig()
+    wcfg.validate()
+    n = int(env.num_envs)
+    all_attrs = env_attrs(env)
+    all_attrs.update(attrs or {})
+    device = torch.device(env.device)
+    stage = _Staging(min(wcfg.flush_steps, num_steps), n, _TORCH_DTYPES[wcfg.dtype], device)
+    raw = RawWriter(out, n, num_steps, all_attrs, wcfg, force=force)
+    interrupted = False
+    t0 = rows_done = 0  # first step of the current batch; its rows whose flags are recorded
+    pending: StepBatch | None = None
+    start = time.perf_counter()
+    bar = _progress(num_steps, n, progress)
+    try:
+        with sigterm_as_keyboard_interrupt(), bar as (update, set_bytes), torch.inference_mode():
+            obs, info = env.reset()
+            disc = info["disc_obs"]
+            for t in range(num_steps):
+                k = t - t0
+                stage.obs[k].copy_(disc)
+                actions = policy(obs)
+                obs, _reward, terminated, truncated, info = env.step(actions)
+                stage.record(k, terminated, truncated, info)
+                rows_done = k + 1
+                disc = info["disc_obs"]
+                if rows_done == stage.k or t + 1 == num_steps:
+                    pending = stage.hand_off(t0, rows_done)
+                    raw.put(pending)
+                    pending, t0, rows_done = None, t + 1, 0
+                    set_bytes(raw.bytes_written)
+                update()
+    except KeyboardInterrupt:
+        interrupted = True
+        # keep the completed steps of the unfinished batch (unless the writer already has them)
+        if raw.queued_steps == t0 and (pending is not None or rows_done > 0):
+            with contextlib.suppress(H1FaultError):
+                raw.put(pending if pending is not None else stage.hand_off(t0, rows_done))
+    except BaseException:
+        raw.close(complete=False)
+        raise
+    seconds = time.perf_counter() - start
+    raw.close(complete=not interrupted)
+    with _h5_read(raw.path) as f:
+        written = int(f.attrs["num_steps_written"])
+        complete = bool(f.attrs.get("complete", False))
+        num_events = int(f["events"].shape[0])
+    return CollectResult(
+        path=raw.path, num_envs=n, num_steps=written, complete=complete, interrupted=interrupted,
+        seconds=seconds, bytes_written=raw.bytes_written, num_events=num_events, wait_s=raw.wait_s,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _h5_read(path: Path) -> Iterator[Any]:
+    import h5py
+
+    f = h5py.File(path, "r", locking=False)
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+@contextlib.contextmanager
+def _progress(total: int, num_envs: int, enabled: bool) -> Iterator[tuple[Callable, Callable]]:
+    """A rich progress bar on stderr with steps/s, env-steps/s and MB written."""
+    if not enabled:
+        yield (lambda: None), (lambda b: None)
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from h1fault.cli_common import err_console
+
+    columns = (
+        TextColumn("collect"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[mb]:.0f} MB written"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=err_console, transient=False) as prog:
+        task = prog.add_task("collect", total=total, rate="", mb=0.0)
+        t_start = time.perf_counter()
+        state = {"n": 0, "last": 0.0}
+
+        def update() -> None:
+            state["n"] += 1
+            now = time.perf_counter()
+            if now - state["last"] > 0.25 or state["n"] == total:
+                sps = state["n"] / max(now - t_start, 1e-9)
+                prog.update(
+                    task,
+                    completed=state["n"],
+                    rate=f"{sps:,.0f} steps/s ({sps * num_envs:,.0f} env-steps/s)",
+                )
+                state["last"] = now  # fmt: skip
+
+        def set_bytes(b: int) -> None:
+            prog.update(task, mb=b / 1e6)
+
+        yield update, set_bytes
+
+
+def env_attrs(env: Any) -> dict[str, Any]:
+    """File attrs describing the env: joint tables, fault distribution, config, versions."""
+    from h1fault.config import to_dict
+    from h1fault.sim.model import ISAACLAB_JOINT_NAMES, JOINT_NAMES
+
+    cfg = env.cfg
+    faults = cfg.faults
+    fault_cfg = to_dict(faults)
+    fault_cfg["candidate_indices"] = faults.candidate_indices()
+    fault_cfg["p_fault_effective"] = float(faults.p_fault) if faults.enabled else 0.0
+    nominal = getattr(env, "nominal_limits", None)
+    return {
+        "joint_names": list(JOINT_NAMES),
+        "isaaclab_joint_names": list(ISAACLAB_JOINT_NAMES),
+        "candidate_joints": faults.candidate_indices(),
+        "fault_config": fault_cfg,
+        "env_config": to_dict(cfg),
+        "control_dt": float(env.control_dt),
+        "max_episode_steps": int(getattr(env, "max_episode_steps", -1)),
+        "nominal_torque_limits": (
+            [float(x) for x in nominal.cpu().tolist()] if nominal is not None else []
+        ),
+        "device": str(env.device),
+        "backend": type(getattr(env, "backend", env)).__name__,
+        "seed": int(getattr(env, "seed", -1)),
+        "versions": package_versions(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "git_commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str:
+    try:
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def run_collect(
+    out: str | Path,
+    num_envs: int,
+    num_steps: int,
+    *,
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+    backend: str = "auto",
+    seed: int = 0,
+    overrides: list[str] | None = None,
+    writer: WriterConfig | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> CollectResult:
+    """The ``h1fault collect`` command: build the env, load the policy, collect.
+
+    overrides: ``key=value`` items for the env config (``env.faults.p_fault=0.5`` or
+    ``faults.p_fault=0.5``).
+    """
+    out = Path(out)
+    if num_envs < 1 or num_steps < 1:
+        raise H1FaultError("--envs and --steps must be >= 1")
+    (writer or WriterConfig()).validate()
+    if not out.parent.exists():
+        raise H1FaultError(f"output folder {out.parent} does not exist")
+    if out.exists() and not force:
+        remove_if_exists(out, force)  # raises the one-line "exists" error before any work
+    from h1fault.config import apply_overrides
+    from h1fault.rl.policy import default_policy_path, file_sha256, load_policy
+    from h1fault.sim.task import EnvConfig
+    from h1fault.sim.vec_env import H1VecEnv
+
+    items = [o[4:] if o.startswith("env.") else o for o in (overrides or [])]
+    cfg = apply_overrides(EnvConfig(), items)
+    ckpt = Path(checkpoint) if checkpoint is not None else default_policy_path()
+    policy = load_policy(ckpt, device)
+    env = H1VecEnv(cfg, num_envs=num_envs, device=device, backend=backend, seed=seed)
+    attrs = {"policy_checkpoint": str(ckpt), "policy_sha256": file_sha256(ckpt), "seed": seed}
+    return collect(env, policy, out, num_steps, writer=writer, attrs=attrs, force=force,
+                   progress=progress)  # fmt: skip
+
+
+def empty_events() -> np.ndarray:
+    """An empty events table."""
+    return np.zeros(0, dtype=EVENT_DTYPE)
+
+
+__all__ = [
+    "CollectResult", "Policy", "RAW_STEP_DATASETS", "collect", "env_attrs", "run_collect",
+    "sigterm_as_keyboard_interrupt",
+]  # fmt: skip

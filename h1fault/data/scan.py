@@ -1,0 +1,328 @@
+"""Pass 1 over a raw file: episodes, labels from the event table, and the cross-check.
+
+Reads only the small per-step flags, in blocks of steps across all envs, so memory stays bounded
+by the block size plus one row per episode. For each env the step stream is cut into episodes at
+``done``; each episode gets its fault (first event of that env and episode: joint, onset step,
+scale), and the label each step *should* have (``-1`` before the onset and in fault-free
+episodes, the joint from the onset to the episode end) is compared with the per-step fault state
+that collect logged. Disagreements are counted per category (below) and per episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from h1fault.data.h5io import RawInfo
+from h1fault.data.schema import EPISODE_DTYPE, EVENT_DTYPE, OBS_DIM
+from h1fault.errors import H1FaultError
+
+CATEGORIES = ("cut_at_reset", "cut_without_event", "event_without_cut", "wrong_joint",
+              "flag_state")  # fmt: skip
+"""Cross-check categories (``cut_at_reset`` counts episodes, the others count steps)."""
+CATEGORY_TEXT = {
+    "cut_at_reset": "episodes start with a joint still cut (torque limit not restored at reset)",
+    "cut_without_event": "steps have a cut joint but no fault event",
+    "event_without_cut": "steps after a logged onset show no cut",
+    "wrong_joint": "steps have a different joint cut than the event says",
+    "flag_state": "steps have torque_limit/saturated inconsistent with the cut state",
+}
+_FLAG_BLOCK_BYTES = 32 << 20
+_OBS_BLOCK_BYTES = 96 << 20
+
+
+@dataclass
+class RawScan:
+    """Episodes and cross-check of one raw file (``start`` is relative to this file's output)."""
+
+    info: RawInfo
+    """The file."""
+    episodes: np.ndarray
+    """(K,) :data:`EPISODE_DTYPE`, env-major order; ``source`` 0 and ``split`` -1 until build."""
+    keep_steps: np.ndarray
+    """(N,) int64: rows kept per env (all written steps, or up to the unfinished episode)."""
+    crosscheck: dict[str, int]
+    """Category -> count over kept episodes (see :data:`CATEGORIES`)."""
+    examples: dict[str, str] = field(default_factory=dict)
+    """Category -> where it happens first, in words."""
+    events_used: int = 0
+    """Events attached to kept episodes."""
+    events_ignored: int = 0
+    """Events past the flushed steps (interrupted run) or in dropped episodes."""
+    dropped_episodes: int = 0
+    """Unfinished episodes dropped (``--allow-partial``)."""
+    nonfinite_rows: int = -1
+    """Samples with a non-finite obs value (-1: obs not checked)."""
+    first_nonfinite: str = ""
+    """Where the first one is."""
+
+    @property
+    def env_offset(self) -> np.ndarray:
+        """(N+1,) int64: output row where each env's stream starts (env-major order)."""
+        return np.concatenate([[0], np.cumsum(self.keep_steps)]).astype(np.int64)
+
+    @property
+    def num_samples(self) -> int:
+        """Kept samples M."""
+        return int(self.keep_steps.sum())
+
+
+def _block_rows(f: h5py.File, n: int, bytes_per_cell: int, budget: int) -> int:
+    chunk_t = (f["done"].chunks or (1,))[0]
+    rows = max(1, budget // max(1, n * bytes_per_cell))
+    return max(chunk_t, rows // chunk_t * chunk_t)
+
+
+def _load_events(f: h5py.File, info: RawInfo) -> tuple[np.ndarray, int]:
+    """Events that took effect in the flushed steps (sorted), and how many were ignored."""
+    n_written = int(f.attrs.get("num_events_written", f["events"].shape[0]))
+    ev = f["events"][: min(n_written, f["events"].shape[0])]
+    if ev.dtype.names is None or any(k not in ev.dtype.names for k in EVENT_DTYPE.names):
+        raise H1FaultError(f"{info.path}: events table has fields {ev.dtype.names}, "
+                           f"expected {EVENT_DTYPE.names}")  # fmt: skip
+    ev = ev.astype(EVENT_DTYPE)
+    keep = ev["global_step"] < info.num_steps
+    ignored = int((~keep).sum())
+    ev = ev[keep]
+    bad = (ev["env"] < 0) | (ev["env"] >= info.num_envs) | (ev["joint"] < 0) | (ev["joint"] >= 19)
+    bad |= ev["global_step"] < 0
+    if bad.any():
+        r = ev[np.argmax(bad)]
+        raise H1FaultError(f"{info.path}: malformed event (env {r['env']}, joint {r['joint']}, "
+                           f"step {r['global_step']}); file is corrupt")  # fmt: skip
+    order = np.lexsort((ev["step_in_episode"], ev["episode"], ev["env"]))
+    return ev[order], ignored
+
+
+def _where(t: int, n: int, ep: int, sie: int) -> str:
+    return f"env {n}, episode {ep}, step {sie} (row {t})"
+
+
+def scan_raw(
+    f: h5py.File,
+    info: RawInfo,
+    allow_partial: bool = False,
+    check_obs: bool = False,
+    advance: object = None,
+) -> RawScan:
+    """Pass 1 over an open raw file (see module docstring).
+
+    allow_partial: accept a file without the ``complete`` attr and drop each env's unfinished
+    episode; otherwise such a file is a one-line error.
+    check_obs: also stream the observations and count non-finite samples (for ``stats``).
+    advance: optional progress callback taking a byte count.
+    """
+    path, t_total, n = info.path, info.num_steps, info.num_envs
+    if not info.complete and not allow_partial:
+        raise H1FaultError(
+            f"{path} is incomplete ({t_total:,} of {info.num_steps_planned:,} steps flushed, no "
+            "'complete' flag: the collect run was interrupted); pass --allow-partial to use it "
+            "without the unfinished episode of each env"
+        )
+    if t_total == 0:
+        raise H1FaultError(f"{path} holds no steps")
+    events, ignored = _load_events(f, info)
+    ev_key = (events["env"].astype(np.int64) << 32) | events["episode"].astype(np.int64)
+    g_key, g_first, g_count = np.unique(ev_key, return_index=True, return_counts=True)
+    g_joint = events["joint"][g_first].astype(np.int16)
+    g_onset = events["step_in_episode"][g_first].astype(np.int64)
+    g_scale = events["scale"][g_first]
+    ev_rows = events["global_step"]
+
+    tb = _block_rows(f, n, 22, _FLAG_BLOCK_BYTES)
+    env_ids = np.arange(n, dtype=np.int64)
+    prev_done = np.zeros(n, bool)
+    prev_sie = np.zeros(n, np.int64)
+    prev_ep = np.zeros(n, np.int64)
+    open_start = np.zeros(n, np.int64)
+    pieces: list[tuple[np.ndarray, ...]] = []  # env, t_start, t_end, episode, terminated
+    cat_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # key, category, count
+    sat_parts: list[tuple[np.ndarray, np.ndarray]] = []  # key, first saturation step
+    first: dict[str, tuple[int, int, int, int]] = {}
+    names = ("done", "terminated", "truncated", "fault_joint", "saturated", "episode",
+             "step_in_episode", "torque_limit")  # fmt: skip
+    for t0 in range(0, t_total, tb):
+        t1 = min(t0 + tb, t_total)
+        b = {k: f[k][t0:t1] for k in names}
+        if advance is not None:
+            advance(sum(v.nbytes for v in b.values()))
+        done, term, sat = b["done"], b["terminated"], b["saturated"]
+        ep = b["episode"].astype(np.int64)
+        sie = b["step_in_episode"].astype(np.int64)
+        # -- the step stream must be well formed ------------------------------------------
+        if t0 == 0 and (sie[0] != 0).any():
+            bad_n = int(np.argmax(sie[0] != 0))
+            raise H1FaultError(f"{path}: env {bad_n} does not start at an episode start "
+                               f"(step_in_episode {sie[0, bad_n]} at row 0)")  # fmt: skip
+        p_done = np.vstack([prev_done[None], done[:-1]])
+        p_sie = np.vstack([prev_sie[None], sie[:-1]])
+        p_ep = np.vstack([prev_ep[None], ep[:-1]])
+        bad = (sie != np.where(p_done, 0, p_sie + 1)) | (ep != p_ep + p_done)
+        if t0 == 0:
+            bad[0] = False
+        bad |= done != (term | b["truncated"])
+        if bad.any():
+            bt, bn = np.unravel_index(np.argmax(bad), bad.shape)
+            raise H1FaultError(
+                f"{path}: step stream of env {bn} is inconsistent at row {t0 + bt} (episode "
+                f"{ep[bt, bn]}, step_in_episode {sie[bt, bn]}, done {bool(done[bt, bn])}); "
+                "file is corrupt"
+            )
+        # -- episode ends ------------------------------------------------------------------
+        e_n, e_t = np.nonzero(done.T)  # env-major, time ascending within env
+        if len(e_n):
+            e_t = e_t.astype(np.int64) + t0
+            same = np.r_[False, e_n[1:] == e_n[:-1]]
+            starts = np.where(same, np.r_[0, e_t[:-1] + 1], open_start[e_n])
+            pieces.append((e_n.astype(np.int64), starts, e_t, ep[e_t - t0, e_n],
+                           term[e_t - t0, e_n], np.ones(len(e_n), bool)))  # fmt: skip
+            np.maximum.at(open_start, e_n, e_t + 1)
+        # -- events must sit on their rows -------------------------------------------------
+        in_blk = (ev_rows >= t0) & (ev_rows < t1)
+        if in_blk.any():
+            e = events[in_blk]
+            r = e["global_step"] - t0
+            ok = (ep[r, e["env"]] == e["episode"]) & (sie[r, e["env"]] == e["step_in_episode"])
+            if not ok.all():
+                x = e[np.argmin(ok)]
+                raise H1FaultError(
+                    f"{path}: event at row {x['global_step']} (env {x['env']}, episode "
+                    f"{x['episode']}, step {x['step_in_episode']}) does not match the step "
+                    "stream; file is corrupt"
+                )
+        # -- expected labels vs logged fault state -----------------------------------------
+        key = (env_ids[None, :] << 32) | ep
+        if len(g_key):
+            pos = np.minimum(np.searchsorted(g_key, key), len(g_key) - 1)
+            found = g_key[pos] == key
+            joint = np.where(found, g_joint[pos], -1)
+            onset = np.where(found, g_onset[pos], np.iinfo(np.int64).max)
+            expected = np.where(sie >= onset, joint, -1)
+        else:
+            expected = np.full(key.shape, -1, np.int16)
+        logged = b["fault_joint"].astype(np.int16)
+        cut = logged >= 0
+        cut_wo = cut & (expected < 0)
+        masks = {
+            "cut_at_reset": cut_wo & (sie == 0),
+            "cut_without_event": cut_wo,
+            "event_without_cut": (expected >= 0) & ~cut,
+            "wrong_joint": (expected >= 0) & cut & (expected != logged),
+            "flag_state": (np.isfinite(b["torque_limit"]) != cut) | (sat & ~cut),
+        }
+        for ci, cat in enumerate(CATEGORIES):
+            m = masks[cat]
+            if not m.any():
+                continue
+            keys, counts = np.unique(key[m], return_counts=True)
+            cat_parts.append((keys, np.full(len(keys), ci), counts))
+            if cat not in first:
+                bt, bn = np.unravel_index(np.argmax(m), m.shape)
+                first[cat] = (t0 + int(bt), int(bn), int(ep[bt, bn]), int(sie[bt, bn]))
+        if sat.any():
+            ks, ss = key[sat], sie[sat]
+            order = np.lexsort((ss, ks))
+            ks, ss = ks[order], ss[order]
+            lead = np.r_[True, ks[1:] != ks[:-1]]
+            sat_parts.append((ks[lead], ss[lead]))
+        prev_done, prev_sie, prev_ep = done[-1].copy(), sie[-1].copy(), ep[-1].copy()
+
+    # -- unfinished episodes (cut by the end of the file) ----------------------------------
+    open_n = np.flatnonzero(open_start < t_total)
+    if len(open_n):
+        pieces.append((open_n.astype(np.int64), open_start[open_n],
+                       np.full(len(open_n), t_total - 1, np.int64), prev_ep[open_n],
+                       np.zeros(len(open_n), bool), np.zeros(len(open_n), bool)))  # fmt: skip
+    env_a, ts_a, te_a, ep_a, term_a, ended_a = (
+        np.concatenate(c) for c in zip(*pieces, strict=True)
+    )
+    order = np.lexsort((ts_a, env_a))
+    env_a, ts_a, te_a, ep_a, term_a, ended_a = (
+        a[order] for a in (env_a, ts_a, te_a, ep_a, term_a, ended_a)
+    )
+    keep_steps = np.full(n, t_total, np.int64)
+    dropped = 0
+    if not info.complete:
+        unfinished = ~ended_a
+        keep_steps[env_a[unfinished]] = ts_a[unfinished]
+        dropped = int(unfinished.sum())
+        sel = ~unfinished
+        env_a, ts_a, te_a, ep_a, term_a, ended_a = (
+            a[sel] for a in (env_a, ts_a, te_a, ep_a, term_a, ended_a)
+        )
+
+    k = len(env_a)
+    table = np.zeros(k, dtype=EPISODE_DTYPE)
+    offsets = np.concatenate([[0], np.cumsum(keep_steps)])
+    table["env"] = env_a
+    table["episode"] = ep_a
+    table["start"] = offsets[env_a] + ts_a
+    table["length"] = te_a - ts_a + 1
+    table["terminated"] = term_a
+    table["ended"] = ended_a
+    table["split"] = -1
+    ekey = (env_a.astype(np.int64) << 32) | ep_a.astype(np.int64)
+    table["fault_joint"], table["onset"], table["scale"] = -1, -1, np.nan
+    used = 0
+    if len(g_key):
+        pos = np.minimum(np.searchsorted(g_key, ekey), len(g_key) - 1)
+        found = g_key[pos] == ekey
+        table["fault_joint"] = np.where(found, g_joint[pos], -1)
+        table["onset"] = np.where(found, g_onset[pos], -1)
+        table["scale"] = np.where(found, g_scale[pos], np.nan)
+        table["num_events"] = np.where(found, g_count[pos], 0)
+        used = int(table["num_events"].sum())
+    table["first_saturation"] = -1
+    if sat_parts:
+        ks = np.concatenate([p[0] for p in sat_parts])
+        ss = np.concatenate([p[1] for p in sat_parts])
+        order = np.lexsort((ss, ks))
+        ks, ss = ks[order], ss[order]
+        lead = np.r_[True, ks[1:] != ks[:-1]]
+        ks, ss = ks[lead], ss[lead]
+        pos = np.minimum(np.searchsorted(ks, ekey), len(ks) - 1)
+        table["first_saturation"] = np.where(ks[pos] == ekey, ss[pos], -1)
+    per_cat = np.zeros((k, len(CATEGORIES)), np.int64)
+    if cat_parts:
+        keys = np.concatenate([p[0] for p in cat_parts])
+        cats = np.concatenate([p[1] for p in cat_parts])
+        counts = np.concatenate([p[2] for p in cat_parts])
+        pos = np.minimum(np.searchsorted(ekey, keys), max(k - 1, 0))
+        hit = (ekey[pos] == keys) if k else np.zeros(len(keys), bool)
+        np.add.at(per_cat, (pos[hit], cats[hit]), counts[hit])
+    step_cats = [i for i, c in enumerate(CATEGORIES) if c != "cut_at_reset"]
+    table["mismatches"] = per_cat[:, step_cats].sum(axis=1)
+    crosscheck = {c: int(per_cat[:, i].sum()) for i, c in enumerate(CATEGORIES)}
+    crosscheck["cut_at_reset"] = int((per_cat[:, 0] > 0).sum())
+    examples = {c: _where(*first[c]) for c in first if crosscheck.get(c, 0) > 0}
+    scan = RawScan(
+        info=info, episodes=table, keep_steps=keep_steps, crosscheck=crosscheck,
+        examples=examples, events_used=used, events_ignored=ignored + len(events) - used,
+        dropped_episodes=dropped,
+    )  # fmt: skip
+    if check_obs:
+        _scan_obs(f, scan, advance)
+    return scan
+
+
+def _scan_obs(f: h5py.File, scan: RawScan, advance: object) -> None:
+    """Count kept samples with non-finite obs, streaming full-width blocks of steps."""
+    obs = f["obs"]
+    n, t_total = scan.info.num_envs, scan.info.num_steps
+    chunk_t = (obs.chunks or (1,))[0]
+    tb = max(chunk_t, _OBS_BLOCK_BYTES // (n * OBS_DIM * obs.dtype.itemsize) // chunk_t * chunk_t)
+    count, where = 0, ""
+    for t0 in range(0, t_total, tb):
+        x = obs[t0 : min(t0 + tb, t_total)]
+        if advance is not None:
+            advance(x.nbytes)
+        bad = ~np.isfinite(x).all(axis=2)
+        bad &= np.arange(t0, t0 + len(x))[:, None] < scan.keep_steps[None, :]
+        if bad.any():
+            count += int(bad.sum())
+            if not where:
+                bt, bn = np.unravel_index(np.argmax(bad), bad.shape)
+                where = f"env {bn}, row {t0 + bt}"
+    scan.nonfinite_rows, scan.first_nonfinite = count, where

@@ -1,0 +1,304 @@
+"""The raw-file writer: a background thread behind a bounded queue, so the sim never waits on disk.
+
+The caller hands over batches of ``flush_steps`` steps (:class:`StepBatch`); the thread writes
+them into preallocated, chunked datasets, appends the fault events, updates
+``num_steps_written`` and flushes the file. Only :meth:`RawWriter.close` with
+``complete=True`` sets the ``complete`` attr, so an interrupted run leaves a readable file that
+build refuses unless ``--allow-partial``. h5py releases the GIL while it writes, so the thread
+costs the simulation loop almost nothing; only a full queue (disk slower than the sim) blocks
+:meth:`RawWriter.put`.
+
+Uncompressed datasets are allocated in full when the file is created, so writing a batch never
+changes the file's metadata except the events table and two attrs, which change only right
+before each flush; a process killed between flushes leaves the file as of the last flush.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from h1fault.data.h5io import remove_if_exists
+from h1fault.data.schema import (
+    EVENT_DTYPE,
+    FORMAT_VERSION,
+    OBS_DIM,
+    OBS_DTYPES,
+    RAW_FORMAT,
+    RAW_STEP_DATASETS,
+    to_json,
+)
+from h1fault.errors import H1FaultError
+
+COMPRESSIONS = ("none", "lzf", "gzip")
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """How ``collect`` stores the raw file."""
+
+    dtype: str = "float32"
+    """Stored observation dtype: ``float32`` or ``float16``."""
+    compression: str = "none"
+    """Chunk compression: ``none`` (fastest, kill-safe), ``lzf`` or ``gzip`` (level 4)."""
+    flush_steps: int = 32
+    """Steps per batch handed to the writer; one flush and one chunk row along T per batch."""
+    env_block: int = 256
+    """Envs per chunk along N (``dataset build`` reads one env block at a time)."""
+    queue_batches: int = 4
+    """Batches that may wait for the writer before the simulation blocks (bounded queue)."""
+
+    def validate(self) -> None:
+        """One-line error for impossible settings."""
+        if self.dtype not in OBS_DTYPES:
+            raise H1FaultError(f"--dtype must be one of {', '.join(OBS_DTYPES)}, got {self.dtype}")
+        if self.compression not in COMPRESSIONS:
+            raise H1FaultError(
+                f"--compression must be one of {', '.join(COMPRESSIONS)}, got {self.compression}"
+            )
+        if self.flush_steps < 1 or self.env_block < 1 or self.queue_batches < 1:
+            raise H1FaultError("flush_steps, env_block and queue_batches must be >= 1")
+
+
+@dataclass
+class StepBatch:
+    """Consecutive steps ``t0 .. t0+k-1`` of the whole vector env, host-side.
+
+    Arrays may be numpy arrays or CPU torch tensors; ``ready`` (if set) blocks until pending
+    device-to-host copies into them have finished and is called on the writer thread.
+    """
+
+    t0: int
+    """Row of the first step in the file."""
+    obs: Any
+    """(k, N, 88) observations in the stored dtype."""
+    flags: dict[str, Any]
+    """Name -> (k, N) per-step array, one per :data:`RAW_STEP_DATASETS` entry."""
+    events: dict[str, Any] = field(default_factory=dict)
+    """Field -> (E,) array, fields of :data:`EVENT_DTYPE`; may be empty."""
+    ready: Callable[[], None] | None = None
+    """Wait for the copies into the arrays above (a CUDA event's synchronize)."""
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "numpy"):
+        return x.numpy()
+    return np.asarray(x)
+
+
+def _len(x: Any) -> int:
+    return int(x.shape[0])
+
+
+def events_to_rows(events: dict[str, Any]) -> np.ndarray:
+    """Field -> (E,) arrays into an (E,) :data:`EVENT_DTYPE` record array."""
+    if not events:
+        return np.zeros(0, dtype=EVENT_DTYPE)
+    cols = {k: _as_numpy(v) for k, v in events.items()}
+    n = len(cols["env"])
+    rows = np.zeros(n, dtype=EVENT_DTYPE)
+    for name in EVENT_DTYPE.names:
+        rows[name] = cols[name]
+    return rows
+
+
+class RawWriter:
+    """Writes a raw collect file from batches on a background thread (see module docstring).
+
+    Use as a context manager or call :meth:`close`. Errors of the writer thread (disk full)
+    surface as :class:`H1FaultError` from the next :meth:`put` or from :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        num_envs: int,
+        num_steps: int,
+        attrs: dict[str, Any],
+        cfg: WriterConfig | None = None,
+        force: bool = False,
+    ) -> None:
+        self.cfg = cfg = cfg or WriterConfig()
+        cfg.validate()
+        self.path = Path(path)
+        self.num_envs = num_envs
+        self.num_steps = num_steps
+        if num_envs < 1 or num_steps < 1:
+            raise H1FaultError("need at least one env and one step")
+        if not self.path.parent.exists():
+            raise H1FaultError(f"output folder {self.path.parent} does not exist")
+        remove_if_exists(self.path, force)
+        try:
+            self._file = h5py.File(self.path, "w")
+        except OSError as exc:
+            raise H1FaultError(f"cannot create {self.path}: {exc}") from None
+        self._create(attrs)
+        self.steps_written = 0
+        """Steps written and flushed so far."""
+        self.bytes_written = 0
+        """Bytes of array data handed to HDF5 so far."""
+        self.queued_steps = 0
+        """Steps handed to the writer thread so far (queued or written)."""
+        self.wait_s = 0.0
+        """Seconds the caller spent blocked in :meth:`put` (the queue was full)."""
+        self.write_s = 0.0
+        """Seconds the writer thread spent writing and flushing."""
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[StepBatch | None] = queue.Queue(maxsize=cfg.queue_batches)
+        self._thread = threading.Thread(target=self._run, name="h1fault-raw-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    # -- file layout ---------------------------------------------------------------------------
+    def _create(self, attrs: dict[str, Any]) -> None:
+        cfg, f = self.cfg, self._file
+        t, n = self.num_steps, self.num_envs
+        ct, cn = min(cfg.flush_steps, t), min(cfg.env_block, n)
+        comp: dict[str, Any] = {}
+        if cfg.compression == "gzip":
+            comp = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+        elif cfg.compression == "lzf":
+            comp = {"compression": "lzf", "shuffle": True}
+        else:
+            # allocate everything now: later writes never touch metadata (kill-safe)
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+            comp = {"dcpl": dcpl, "fill_time": "never"}
+        f.create_dataset("obs", shape=(t, n, OBS_DIM), dtype=cfg.dtype, chunks=(ct, cn, OBS_DIM),
+                         **comp)  # fmt: skip
+        for name, dtype in RAW_STEP_DATASETS.items():
+            if cfg.compression == "none":
+                dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+                dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+                comp = {"dcpl": dcpl, "fill_time": "never"}
+            f.create_dataset(name, shape=(t, n), dtype=dtype, chunks=(ct, cn), **comp)
+        f.create_dataset("events", shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE, chunks=(1024,))
+        f.attrs["format"] = RAW_FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["num_envs"] = n
+        f.attrs["num_steps_planned"] = t
+        f.attrs["num_steps_written"] = np.int64(0)
+        f.attrs["num_events_written"] = np.int64(0)
+        f.attrs["obs_dim"] = OBS_DIM
+        f.attrs["obs_dtype"] = cfg.dtype
+        f.attrs["compression"] = cfg.compression
+        f.attrs["flush_steps"] = cfg.flush_steps
+        for key, value in attrs.items():
+            f.attrs[key] = _attr_value(value)
+        f.flush()
+
+    # -- producer side ---------------------------------------------------------------------------
+    def put(self, batch: StepBatch) -> None:
+        """Queue a batch; blocks only while ``queue_batches`` batches are already waiting."""
+        if self._closed:
+            raise H1FaultError("writer is closed")
+        t0 = time.perf_counter()
+        while True:
+            self._raise_if_failed()
+            try:
+                self._queue.put(batch, timeout=0.5)
+                self.queued_steps = batch.t0 + _len(batch.obs)
+                break
+            except queue.Full:
+                continue
+        self.wait_s += time.perf_counter() - t0
+
+    def close(self, complete: bool) -> None:
+        """Write what is queued, then close the file; set ``complete`` only if asked and the
+        whole planned run was written."""
+        if self._closed:
+            return
+        self._closed = True
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        try:
+            if self._error is None and complete:
+                if self.steps_written != self.num_steps:
+                    raise H1FaultError(
+                        f"{self.path}: only {self.steps_written} of {self.num_steps} steps "
+                        "written; not marked complete"
+                    )
+                self._file.attrs["complete"] = True
+            self._file.close()
+        except H1FaultError:
+            self._file.close()
+            raise
+        self._raise_if_failed()
+
+    def __enter__(self) -> RawWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self._closed:
+            self.close(complete=False)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            err = self._error
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise H1FaultError(f"writing {self.path} failed: {msg}") from err
+
+    # -- writer thread ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._error is not None:
+                continue  # drain so the producer never blocks forever
+            try:
+                self._write(batch)
+            except BaseException as exc:  # noqa: BLE001 - reported to the producer
+                self._error = exc
+
+    def _write(self, batch: StepBatch) -> None:
+        start = time.perf_counter()
+        if batch.ready is not None:
+            batch.ready()
+        f = self._file
+        obs = _as_numpy(batch.obs)
+        k = obs.shape[0]
+        t0 = batch.t0
+        if t0 != self.steps_written:
+            raise RuntimeError(f"batch starts at step {t0}, expected {self.steps_written}")
+        if t0 + k > self.num_steps:
+            raise RuntimeError(f"batch ends at step {t0 + k} > planned {self.num_steps}")
+        f["obs"][t0 : t0 + k] = obs
+        nbytes = obs.nbytes
+        for name in RAW_STEP_DATASETS:
+            arr = _as_numpy(batch.flags[name])
+            f[name][t0 : t0 + k] = arr
+            nbytes += arr.nbytes
+        rows = events_to_rows(batch.events)
+        if len(rows):
+            ev = f["events"]
+            e0 = ev.shape[0]
+            ev.resize((e0 + len(rows),))
+            ev[e0:] = rows
+            nbytes += rows.nbytes
+            f.attrs.modify("num_events_written", np.int64(e0 + len(rows)))
+        f.attrs.modify("num_steps_written", np.int64(t0 + k))
+        f.flush()
+        self.steps_written = t0 + k
+        self.bytes_written += nbytes
+        self.write_s += time.perf_counter() - start
+
+
+def _attr_value(value: Any) -> Any:
+    """Attr-storable form: JSON text for containers and None, plain values otherwise."""
+    if isinstance(value, dict | list | tuple) or value is None:
+        return to_json(value)
+    return value
