@@ -11,8 +11,6 @@ Run directory: ``<log_root>/<experiment>/<YYYY-MM-DD_HH-MM-SS>/`` with ``params/
 
 from __future__ import annotations
 
-import datetime as _dt
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -33,6 +31,7 @@ from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet, decide
 from h1fault.disc.runtime import make_progress, resolve_device
 from h1fault.errors import H1FaultError
+from h1fault.provenance import new_run_dir, package_versions, save_code_state
 
 IGNORE = -100
 """Target value of padded steps (ignored by the loss)."""
@@ -144,33 +143,6 @@ class TrainResult:
         }
 
 
-def _make_run_dir(log_root: str | Path, experiment: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    base = Path(log_root) / experiment / stamp
-    run_dir, k = base, 0
-    while run_dir.exists():  # two runs within one second
-        k += 1
-        run_dir = base.with_name(f"{stamp}_{k}")
-    (run_dir / "params").mkdir(parents=True)
-    (run_dir / "checkpoints").mkdir()
-    return run_dir
-
-
-def _git_state() -> str:
-    """``git rev-parse HEAD``, ``status`` and ``diff`` of the code being run (best effort)."""
-    root = Path(__file__).resolve().parents[2]
-    parts = []
-    for cmd in (["rev-parse", "HEAD"], ["status", "--short"], ["diff"]):
-        try:
-            res = subprocess.run(
-                ["git", "-C", str(root), *cmd], capture_output=True, text=True, timeout=10
-            )
-            parts.append(f"$ git {' '.join(cmd)}\n{res.stdout}")
-        except (OSError, subprocess.SubprocessError):
-            return "git not available\n"
-    return "\n".join(parts)
-
-
 def val_metrics(
     net: DiscriminatorNet,
     split: SplitData,
@@ -257,7 +229,7 @@ def train(
     train_targets = torch.from_numpy(train_t).to(dev)
     val_targets = torch.from_numpy(val_t).to(dev)
 
-    run_dir = _make_run_dir(log_root, experiment)
+    run_dir = new_run_dir(log_root, experiment)
     params = {
         "config": cfg.to_dict(),
         "device": str(dev),
@@ -280,10 +252,10 @@ def train(
             "mode": cfg.class_weighting,
             "weights": [round(float(w), 6) for w in weights_np],
         },
-        "versions": {"torch": str(torch.__version__)},
+        "versions": package_versions(),
     }
     (run_dir / "params" / "disc.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (run_dir / "params" / "git.txt").write_text(_git_state())
+    save_code_state(run_dir / "params")
     if absent:
         Console(stderr=True).print(
             f"[yellow]warning:[/] classes absent from the train split (weight 0): {absent}"

@@ -9,9 +9,9 @@ import platform
 import torch
 
 from h1fault.config import to_dict
+from h1fault.provenance import git_commit, package_versions
 from h1fault.rl.config import TrainRunConfig
 from h1fault.rl.policy import export_policy, load_policy
-from h1fault.rl.run_dir import git_commit
 from h1fault.rl.train import TrainResult
 
 
@@ -60,19 +60,6 @@ def write_deployable(
         export_policy(result.final_checkpoint, policy_path, meta)
     (result.run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
     return meta
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine a result."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("h1fault", "mujoco", "mujoco-warp", "warp-lang", "torch", "skrl", "numpy", "h5py"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _device_name(device: str) -> str:

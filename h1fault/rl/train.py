@@ -26,9 +26,9 @@ from skrl.trainers.torch.sequential import SequentialTrainerCfg
 from h1fault.cli_common import err_console
 from h1fault.config import dump_yaml
 from h1fault.errors import H1FaultError
+from h1fault.provenance import new_run_dir, save_code_state
 from h1fault.rl.config import TrainRunConfig
 from h1fault.rl.models import Policy, Value
-from h1fault.rl.run_dir import new_run_dir, save_code_state
 from h1fault.sim.vec_env import H1VecEnv
 
 
@@ -138,7 +138,7 @@ def train_healthy(
     torch.manual_seed(seed)
     np.random.seed(seed)
     env = H1VecEnv(cfg.env, num_envs=num_envs, device=device, backend=backend, seed=seed)
-    run_dir = new_run_dir(log_root, cfg.agent.experiment)
+    run_dir = new_run_dir(log_root, cfg.agent.experiment, suffix="ppo_torch")
     dump_yaml(cfg.env, run_dir / "params" / "env.yaml")
     dump_yaml(cfg.agent, run_dir / "params" / "agent.yaml")
     save_code_state(run_dir / "params")
