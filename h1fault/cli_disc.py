@@ -68,19 +68,12 @@ def train_cmd(
 
     Example: h1fault disc train ds.h5 -e h1 --epochs 60 --lanes 512 hidden_size=256
     """
-    from h1fault.disc.config import DiscConfig, apply_overrides, parse_override_args
+    from h1fault.disc.config import DiscConfig, apply_overrides
     from h1fault.disc.train import train
 
-    values: dict[str, Any] = parse_override_args(overrides or [])
-    for key, value in (
-        ("epochs", epochs),
-        ("batch_lanes", lanes),
-        ("seed", seed),
-        ("device", device),
-    ):
-        if value is not None:
-            values[key] = value
-    cfg = apply_overrides(DiscConfig(), values)
+    shortcuts = [f"{k}={v}" for k, v in (("epochs", epochs), ("batch_lanes", lanes),
+                 ("seed", seed), ("device", device)) if v is not None]  # fmt: skip
+    cfg = apply_overrides(DiscConfig(), [*(overrides or []), *shortcuts])
     result = train(dataset, cfg, experiment=experiment, log_root=log_root)
     if json_out:
         print_json(result.to_dict())

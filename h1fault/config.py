@@ -96,6 +96,11 @@ def _check(value: Any, typ: Any) -> Any:
     if typ is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise TypeError("expected a number")
     if typ is str:
         return str(value)

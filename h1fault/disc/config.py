@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from h1fault.config import apply_overrides as apply_config_overrides
+from h1fault.config import from_dict, to_dict
 from h1fault.errors import H1FaultError
 
 CLASS_WEIGHTING_MODES = ("inverse", "sqrt", "none")
@@ -81,54 +81,16 @@ class DiscConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML-able dict."""
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DiscConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are a one-line error."""
-        return apply_overrides(cls(), dict(data))
+        return from_dict(cls, data)
 
 
-def _convert(name: str, value: Any, default: Any) -> Any:
-    """Convert an override value (often a string from the command line) to the field's type."""
-    kind = type(default)
-    if not isinstance(value, str):
-        return kind(value) if kind is float and isinstance(value, int) else value
-    try:
-        if kind is bool:
-            low = value.lower()
-            if low not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(value)
-            return low in ("true", "1", "yes")
-        if kind is int:
-            return int(value)
-        if kind is float:
-            return float(value)
-    except ValueError:
-        raise H1FaultError(f"disc config: {name} expects {kind.__name__}, got '{value}'") from None
-    return value
-
-
-def apply_overrides(cfg: DiscConfig, overrides: dict[str, Any]) -> DiscConfig:
-    """Return ``cfg`` with fields replaced; keys may carry a ``disc.`` prefix."""
-    names = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
-    changes: dict[str, Any] = {}
-    for key, value in overrides.items():
-        name = key.removeprefix("disc.")
-        if name not in names:
-            close = difflib.get_close_matches(name, list(names), n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise H1FaultError(f"unknown disc config key '{key}'{hint}")
-        changes[name] = _convert(name, value, names[name])
-    return dataclasses.replace(cfg, **changes)
-
-
-def parse_override_args(args: list[str]) -> dict[str, str]:
-    """Parse trailing ``key=value`` words (e.g. ``hidden_size=256 disc.lr=3e-4``)."""
-    out: dict[str, str] = {}
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if not sep or not key:
-            raise H1FaultError(f"expected a key=value override, got '{arg}'")
-        out[key.strip()] = value.strip()
-    return out
+def apply_overrides(cfg: DiscConfig, overrides: list[str]) -> DiscConfig:
+    """Return ``cfg`` with trailing ``key=value`` words applied (``hidden_size=256``; a
+    ``disc.`` prefix is accepted), using the project-wide override rules of
+    :mod:`h1fault.config`."""
+    return apply_config_overrides(cfg, [o.removeprefix("disc.") for o in overrides])

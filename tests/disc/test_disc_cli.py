@@ -119,6 +119,6 @@ def test_cli_checkpoint_with_other_classes(trained, tmp_path: Path) -> None:
 
 def test_cli_bad_override_and_missing_files(tiny_ds: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["disc", "train", str(tiny_ds), "hidden=3"])
-    assert "unknown disc config key 'hidden'" in _one_line_error(res)
+    assert "unknown config key 'hidden'; did you mean: hidden_size" in _one_line_error(res)
     res = runner.invoke(app, ["disc", "eval", str(tmp_path / "x.pt"), str(tiny_ds)])
     assert "checkpoint not found" in _one_line_error(res)

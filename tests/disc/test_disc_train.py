@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from h1fault.disc import TrainResult, load_checkpoint
-from h1fault.disc.config import DiscConfig, apply_overrides, parse_override_args
+from h1fault.disc.config import DiscConfig, apply_overrides
 from h1fault.disc.eval import evaluate
 from h1fault.disc.train import class_weights
 from h1fault.errors import H1FaultError
@@ -53,16 +53,17 @@ def test_class_weights() -> None:
 
 
 def test_config_overrides() -> None:
-    cfg = apply_overrides(DiscConfig(), parse_override_args(["hidden_size=64", "disc.lr=3e-4"]))
+    cfg = apply_overrides(DiscConfig(), ["hidden_size=64", "disc.lr=3e-4"])
     assert (cfg.hidden_size, cfg.lr) == (64, 3e-4)
-    with pytest.raises(H1FaultError, match="did you mean hidden_size"):
-        apply_overrides(DiscConfig(), {"hiden_size": "3"})
-    with pytest.raises(H1FaultError, match="expects int"):
-        apply_overrides(DiscConfig(), {"epochs": "many"})
+    with pytest.raises(H1FaultError, match="did you mean: hidden_size"):
+        apply_overrides(DiscConfig(), ["hiden_size=3"])
+    with pytest.raises(H1FaultError, match="expected an integer"):
+        apply_overrides(DiscConfig(), ["epochs=many"])
     with pytest.raises(H1FaultError, match="class_weighting must be one of"):
         DiscConfig(class_weighting="balanced")
     with pytest.raises(H1FaultError, match="key=value"):
-        parse_override_args(["hidden_size"])
+        apply_overrides(DiscConfig(), ["hidden_size"])
+    assert DiscConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_training_is_seeded(tiny_ds, tmp_path) -> None:

@@ -16,15 +16,16 @@ def test_nested_overrides_with_types() -> None:
         TrainRunConfig(),
         ["agent.trainer.timesteps=64000", "env.faults.enabled=true", "env.faults.p_fault=0.5",
          "env.faults.scale_range=[0, 0.2]", "agent.models.policy_hidden=[256,128]",
-         "env.rewards.feet_air_time=2"],
+         "env.rewards.feet_air_time=2", "agent.ppo.learning_rate=3e-4"],
     )  # fmt: skip
     assert cfg.agent.trainer.timesteps == 64000
     assert cfg.env.faults.enabled is True and cfg.env.faults.p_fault == 0.5
     assert cfg.env.faults.scale_range == (0.0, 0.2)
     assert cfg.agent.models.policy_hidden == (256, 128)
     assert isinstance(cfg.env.rewards.feet_air_time, float)
+    assert cfg.agent.ppo.learning_rate == 3e-4  # YAML 1.1 would read "3e-4" as a string
     # untouched fields keep their defaults
-    assert cfg.agent.ppo == TrainRunConfig().agent.ppo
+    assert cfg.agent.ppo.rollouts == TrainRunConfig().agent.ppo.rollouts
 
 
 @pytest.mark.parametrize(
