@@ -44,7 +44,12 @@ def open_h5(path: str | Path) -> h5py.File:
     if not is_h5:
         raise H1FaultError(f"{p} is not an HDF5 file")
     try:
-        return h5py.File(p, "r", locking=False)
+        try:
+            return h5py.File(p, "r", locking=False)
+        except OSError as exc:
+            if "locking flag" not in str(exc):
+                raise
+            return h5py.File(p, "r")  # already open in this process with locking on
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise H1FaultError(f"cannot open {p} (truncated or corrupt HDF5 file?): {first}") from None

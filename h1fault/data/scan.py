@@ -210,7 +210,9 @@ def scan_raw(
             "cut_without_event": cut_wo,
             "event_without_cut": (expected >= 0) & ~cut,
             "wrong_joint": (expected >= 0) & cut & (expected != logged),
-            "flag_state": (np.isfinite(b["torque_limit"]) != cut) | (sat & ~cut),
+            "flag_state": (sat & ~cut)
+            if info.derived_fault_state
+            else (np.isfinite(b["torque_limit"]) != cut) | (sat & ~cut),
         }
         for ci, cat in enumerate(CATEGORIES):
             m = masks[cat]
