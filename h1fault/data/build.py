@@ -24,7 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from h1fault.data.h5io import RawInfo, open_h5, read_raw_info, remove_if_exists
+from h1fault.data.h5io import RawInfo, first_line, open_h5, read_raw_info, remove_if_exists
 from h1fault.data.progress import byte_progress
 from h1fault.data.scan import CATEGORIES, RawScan, scan_raw
 from h1fault.data.schema import (
@@ -198,9 +198,11 @@ def build_dataset(
             crosscheck = {c: sum(s.crosscheck[c] for s in scans) for c in CATEGORIES}
             _write_attrs(g, cfg, infos, scans, crosscheck)
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError | KeyError):
+            raise H1FaultError(f"I/O error while building {out}: {first_line(exc)}") from exc
         raise
     finally:
         for f in files:
@@ -502,7 +504,7 @@ def _write_attrs(
     scans: list[RawScan],
     crosscheck: dict[str, int],
 ) -> None:
-    from h1fault.data.h5io import package_versions
+    from h1fault.provenance import package_versions
 
     ref = infos[0]
     a = g.attrs

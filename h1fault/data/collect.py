@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,10 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from h1fault.data.h5io import package_versions, remove_if_exists
+from h1fault.data.h5io import remove_if_exists
 from h1fault.data.schema import EVENT_DTYPE, OBS_DIM, RAW_STEP_DATASETS
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
 from h1fault.errors import H1FaultError
+from h1fault.provenance import git_commit, package_versions
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
 """obs (N, 69) float32 -> actions (N, 19) float32."""
@@ -292,19 +292,8 @@ def env_attrs(env: Any) -> dict[str, Any]:
         "versions": package_versions(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
     }
-
-
-def _git_commit() -> str:
-    try:
-        res = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return res.stdout.strip() if res.returncode == 0 else ""
 
 
 def run_collect(

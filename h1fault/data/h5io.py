@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +51,12 @@ def open_h5(path: str | Path) -> h5py.File:
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise H1FaultError(f"cannot open {p} (truncated or corrupt HDF5 file?): {first}") from None
+
+
+def first_line(exc: BaseException) -> str:
+    """First line of an exception's message (or its type name)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def json_attr(f: h5py.File, key: str, path: Path, default: Any = ...) -> Any:
@@ -219,24 +223,3 @@ def remove_if_exists(path: Path, force: bool) -> None:
         if path.is_dir():
             raise H1FaultError(f"{path} is a directory")
         os.remove(path)
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that shape the data (without importing heavy ones)."""
-    from importlib import metadata
-
-    import h1fault
-
-    out = {"h1fault": h1fault.__version__, "python": platform.python_version(),
-           "numpy": np.__version__, "h5py": h5py.__version__}  # fmt: skip
-    for dist, mod in (("torch", "torch"), ("mujoco", "mujoco"), ("mujoco-warp", "mujoco_warp"),
-                      ("warp-lang", "warp")):  # fmt: skip
-        m = sys.modules.get(mod)
-        version = getattr(m, "__version__", None) if m is not None else None
-        if version is None:
-            try:
-                version = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
-        out[mod] = str(version)
-    return out

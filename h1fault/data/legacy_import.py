@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from h1fault.data.h5io import package_versions, remove_if_exists
+from h1fault.data.h5io import remove_if_exists
 from h1fault.data.schema import OBS_DIM, RAW_STEP_DATASETS
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
 from h1fault.errors import H1FaultError
+from h1fault.provenance import package_versions
 from h1fault.sim.model import (
     DEFAULT_FAULT_CANDIDATES,
     ISAACLAB_JOINT_NAMES,

@@ -37,6 +37,7 @@ from h1fault.data.h5io import (
     check_dataset_layout,
     file_format,
     fill_episode_defaults,
+    first_line,
     json_attr,
     open_h5,
     read_raw_info,
@@ -146,6 +147,8 @@ def summarize(
         if fmt == DATASET_FORMAT:
             return _summarize_dataset(f, path, read_arrays, progress)
         raise H1FaultError(f"{path} is neither an h1fault dataset nor a raw file (format {fmt!r})")
+    except (OSError, KeyError, ValueError) as exc:
+        raise H1FaultError(f"cannot read {path} (corrupt file?): {first_line(exc)}") from exc
     finally:
         f.close()
 
@@ -253,6 +256,10 @@ def joint_label(j: int, names: list[str] | tuple[str, ...] = JOINT_NAMES) -> str
     return f"{name} (model {j}, Isaac Lab {il})"
 
 
+def _p(p: float) -> str:
+    return "p<1e-300" if p == 0 else f"p={p:.2g}"
+
+
 def _n(k: int, noun: str) -> str:
     return f"{k:,} {noun}{'' if k == 1 else 's'}"
 
@@ -315,7 +322,7 @@ def check_joint_distribution(
                          "faulted")  # fmt: skip
         checks.append(Check(
             "joint_distribution", "fail",
-            f"fault joints are not uniform over the {c} candidates ({how} p={p:.2g} < "
+            f"fault joints are not uniform over the {c} candidates ({how} {_p(p)} < "
             f"{threshold:g}): " + "; ".join(parts),
         ))  # fmt: skip
     else:
@@ -391,7 +398,7 @@ def check_fault_rate(s: Summary, threshold: float = P_THRESHOLD) -> Check:
         z = max(abs(x - mu) - 0.5, 0.0) / math.sqrt(var)
         pval = float(2 * sps.norm.sf(z))
     if pval < threshold:
-        return Check("fault_rate", "fail", f"{text}; p={pval:.2g} < {threshold:g}")
+        return Check("fault_rate", "fail", f"{text}; {_p(pval)} < {threshold:g}")
     return Check("fault_rate", "pass", f"{text}; p={pval:.3g}")
 
 
