@@ -11,7 +11,7 @@ Checks (each passes, fails or is skipped with a reason; any failure means exit c
   per-step fault state collect logged (nothing still cut after a reset, no cut without an event,
   no event without a cut, the same joint, torque limit and saturation flags consistent).
 - ``labels_match_episodes`` (built datasets): the ``label`` array is what the episode table
-  says (``-1`` before the onset, the joint after), and no sample is saturated while healthy.
+  says (``-1`` before the onset, the joint after).
 - ``env_coverage``: every env of every source contributes samples.
 - ``joint_distribution``: the fault joints of the faulted episodes are uniform over the
   candidates: chi-square goodness of fit (``scipy.stats.chisquare``; a Monte Carlo p-value of
@@ -322,7 +322,7 @@ def check_joint_distribution(
                          "faulted")  # fmt: skip
         checks.append(Check(
             "joint_distribution", "fail",
-            f"fault joints are not uniform over the {c} candidates ({how} {_p(p)} < "
+            f"fault joints are not uniform over the {c} candidates ({how} {_p(p)}, threshold "
             f"{threshold:g}): " + "; ".join(parts),
         ))  # fmt: skip
     else:
@@ -398,7 +398,7 @@ def check_fault_rate(s: Summary, threshold: float = P_THRESHOLD) -> Check:
         z = max(abs(x - mu) - 0.5, 0.0) / math.sqrt(var)
         pval = float(2 * sps.norm.sf(z))
     if pval < threshold:
-        return Check("fault_rate", "fail", f"{text}; {_p(pval)} < {threshold:g}")
+        return Check("fault_rate", "fail", f"{text}; {_p(pval)}, threshold {threshold:g}")
     return Check("fault_rate", "pass", f"{text}; p={pval:.3g}")
 
 
