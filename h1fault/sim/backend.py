@@ -81,11 +81,23 @@ class PhysicsBackend(ABC):
         """
 
     @abstractmethod
-    def reset(self, env_mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
-        """Set the state of the masked envs and recompute derived quantities (mj_forward).
+    def reset(
+        self,
+        env_mask: torch.Tensor,
+        qpos: torch.Tensor,
+        qvel: torch.Tensor,
+        *,
+        forward: bool = True,
+    ) -> None:
+        """Set the state of the masked envs (``ctrl`` = their joint angles, no solver warmstart).
 
         env_mask: (num_envs,) bool. qpos: (num_envs, nq). qvel: (num_envs, nv).
         Rows where ``env_mask`` is False are ignored. Unmasked envs are untouched.
+
+        forward: recompute the masked envs' derived read-outs (``actuator_force``, ``sensordata``,
+        ``site_xpos``) with mj_forward. With False they read zero until the next :meth:`step`,
+        which recomputes everything from the state alone: the next step's result is the same
+        either way. False never waits on the device (the env resets this way every step).
         """
 
     @abstractmethod

@@ -143,7 +143,14 @@ class CpuBackend(PhysicsBackend):
             self._bad[i] = d.warning.number[_BAD_STATE].any()
             self._stage(i)
 
-    def reset(self, env_mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+    def reset(
+        self,
+        env_mask: torch.Tensor,
+        qpos: torch.Tensor,
+        qvel: torch.Tensor,
+        *,
+        forward: bool = True,
+    ) -> None:
         idx = torch.nonzero(env_mask, as_tuple=False).flatten().tolist()
         if not idx:
             return
@@ -155,7 +162,8 @@ class CpuBackend(PhysicsBackend):
             d.qpos[:] = qpos_np[i]
             d.qvel[:] = qvel_np[i]
             d.ctrl[:] = qpos_np[i, 7:]
-            mujoco.mj_forward(self.model, d)
+            if forward:  # else derived quantities stay as mj_resetData left them: zero
+                mujoco.mj_forward(self.model, d)
             self._bad[i] = False
             self._stage(i)
         self._publish()

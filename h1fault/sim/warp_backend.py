@@ -241,19 +241,34 @@ class WarpBackend(PhysicsBackend):
         else:
             self._simulate()
 
-    def reset(self, env_mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+    def reset(
+        self,
+        env_mask: torch.Tensor,
+        qpos: torch.Tensor,
+        qvel: torch.Tensor,
+        *,
+        forward: bool = True,
+    ) -> None:
         mask = env_mask.to(self.device, torch.bool)
-        if not bool(mask.any()):
+        if forward and not bool(mask.any()):
             return
         rows = mask[:, None]
         qpos = qpos.detach().to(self.device, torch.float32)
         qvel = qvel.detach().to(self.device, torch.float32)
-        self._qpos.copy_(torch.where(rows, qpos, self._qpos))
-        self._qvel.copy_(torch.where(rows, qvel, self._qvel))
-        self._ctrl.copy_(torch.where(rows, qpos[:, 7:], self._ctrl))
+        # masked and in place, no host sync: capturable in a CUDA graph when forward is False
+        torch.where(rows, qpos, self._qpos, out=self._qpos)
+        torch.where(rows, qvel, self._qvel, out=self._qvel)
+        torch.where(rows, qpos[:, 7:], self._ctrl, out=self._ctrl)
         # as mj_resetData on the C side: a fresh episode must not warm-start from the old one
         self._qacc_warmstart.masked_fill_(rows, 0.0)
         self._time.masked_fill_(mask, 0.0)
+        if not forward:
+            # as the C backend after mj_resetData without mj_forward: derived read-outs are zero
+            self._overflow.masked_fill_(mask, 0)
+            for view in (self._actuator_force, self._sensordata, self._qacc):
+                view.masked_fill_(rows, 0.0)
+            self._site_xpos.masked_fill_(rows[:, :, None], 0.0)
+            return
         # forward runs over every world; keep the other worlds' last-step read-outs as they were
         keep = ~mask
         saved = [
