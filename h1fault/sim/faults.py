@@ -97,54 +97,64 @@ class FaultSchedule:
         self.limits = self.nominal.expand(n, -1).clone()
         """(num_envs, 19) float32: current torque limit per env and joint (N·m)."""
 
-    def resample(self, env_mask: torch.Tensor) -> None:
+    def resample(self, env_mask: torch.Tensor, uniforms: torch.Tensor | None = None) -> None:
         """New episode for the masked envs: restore all limits, draw the next plan.
 
-        env_mask: (num_envs,) bool.
+        env_mask: (num_envs,) bool. uniforms: (num_envs, 4) draws in [0, 1) for (has fault, joint,
+        onset, scale); drawn from the generator when None. Every env consumes its draws, masked or
+        not, so the random stream does not depend on which envs reset (no host sync on GPUs).
+        State is updated in place (a captured CUDA graph keeps reading the same tensors).
         """
-        n, dev, g = self.num_envs, self.device, self.generator
-        has = torch.rand(n, device=dev, generator=g) < (self.cfg.p_fault if self.cfg.enabled else 0)
-        pick = torch.randint(len(self._candidates), (n,), device=dev, generator=g)
-        onset = torch.randint(self._onset_lo, self._onset_hi, (n,), device=dev, generator=g)
-        lo, hi = self.cfg.scale_range
-        scale = lo + (hi - lo) * torch.rand(n, device=dev, generator=g)
-        joint = torch.where(has, self._candidates[pick], torch.full_like(pick, -1))
-        self.planned_joint = torch.where(env_mask, joint, self.planned_joint)
-        self.onset_step = torch.where(env_mask, onset, self.onset_step)
-        self.scale = torch.where(env_mask, scale, self.scale)
-        self.active = self.active & ~env_mask
-        self.limits = torch.where(env_mask[:, None], self.nominal.expand(n, -1), self.limits)
+        n, cfg = self.num_envs, self.cfg
+        if uniforms is None:
+            uniforms = torch.rand(n, 4, device=self.device, generator=self.generator)
+        u_has, u_joint, u_onset, u_scale = uniforms.unbind(1)
+        k = len(self._candidates)
+        span = self._onset_hi - self._onset_lo
+        has = u_has < (cfg.p_fault if cfg.enabled else 0.0)
+        # uniform integers by flooring; clamped: float32 u * k can round up to k
+        pick = (u_joint * k).long().clamp_(max=k - 1)
+        onset = (u_onset * span).long().clamp_(max=span - 1).add_(self._onset_lo)
+        lo, hi = cfg.scale_range
+        scale = lo + (hi - lo) * u_scale
+        joint = self._candidates[pick].masked_fill_(~has, -1)
+        torch.where(env_mask, joint, self.planned_joint, out=self.planned_joint)
+        torch.where(env_mask, onset, self.onset_step, out=self.onset_step)
+        torch.where(env_mask, scale, self.scale, out=self.scale)
+        self.active &= ~env_mask
+        torch.where(env_mask[:, None], self.nominal, self.limits, out=self.limits)
 
     def apply_onsets(self, step_in_episode: torch.Tensor) -> torch.Tensor:
         """Activate faults whose onset is this step. Returns (num_envs,) bool: onsets now.
 
-        step_in_episode: (num_envs,) int64, the step about to be simulated.
+        step_in_episode: (num_envs,) int64, the step about to be simulated. Masked and in place:
+        no host sync on GPUs, capturable in a CUDA graph.
         """
         onset_now = (self.planned_joint >= 0) & (step_in_episode == self.onset_step) & ~self.active
-        # masked, not indexed: no host sync on GPUs
         cut = onset_now[:, None] & (self._joint_ids == self.planned_joint[:, None])
-        self.limits = torch.where(cut, self.scale[:, None] * self.nominal, self.limits)
-        self.active = self.active | onset_now
+        torch.where(cut, self.scale[:, None] * self.nominal, self.limits, out=self.limits)
+        self.active |= onset_now
         return onset_now
 
     def fault_joint(self) -> torch.Tensor:
         """Joint whose limit is cut now, -1 if none. Shape: (num_envs,) int64."""
-        return torch.where(self.active, self.planned_joint, torch.full_like(self.planned_joint, -1))
+        return self.planned_joint.masked_fill(~self.active, -1)
 
     def fault_limit(self) -> torch.Tensor:
         """Cut torque limit (N·m) of the faulted joint, NaN if none. Shape: (num_envs,) float32."""
-        j = self.planned_joint.clamp(min=0)
-        lim = self.limits.gather(1, j[:, None]).squeeze(1)
-        return torch.where(self.active, lim, torch.full_like(lim, float("nan")))
+        return self._planned_limit().masked_fill(~self.active, float("nan"))
 
     def saturated(self, actuator_force: torch.Tensor) -> torch.Tensor:
         """Faulted joint's applied torque is at its cut limit. Shape: (num_envs,) bool.
 
         actuator_force: (num_envs, 19) applied torques of the last substep.
         """
-        j = self.planned_joint.clamp(min=0)
-        force = actuator_force.gather(1, j[:, None]).squeeze(1).abs()
-        lim = self.limits.gather(1, j[:, None]).squeeze(1)
+        j = self.planned_joint.clamp(min=0)[:, None]
+        force = actuator_force.gather(1, j)[:, 0].abs()
         # relative tolerance: float32 state and clamping round-trips lose ~1e-6 relative
-        at_limit = force >= lim * (1.0 - 1e-4) - 1e-5
+        at_limit = force >= self._planned_limit() * (1.0 - 1e-4) - 1e-5
         return self.active & at_limit
+
+    def _planned_limit(self) -> torch.Tensor:
+        """Current limit of each env's planned joint (joint 0 for healthy envs). (num_envs,)."""
+        return self.limits.gather(1, self.planned_joint.clamp(min=0)[:, None])[:, 0]

@@ -11,18 +11,32 @@ This is the contract everything above the physics uses (PPO, collect, play):
   first observation of the new episode.
 - Per-transition info (values of the step just taken, before any reset): ``fault_joint``
   (num_envs,) int64 (-1 none), ``fault_limit`` (num_envs,) float32 (NaN none), ``saturated``
-  (num_envs,) bool, ``episode`` and ``step_in_episode`` (num_envs,) int64, ``fault_events``
-  (dict of 1-D tensors env, episode, step_in_episode, global_step, joint, scale, limit: the
-  onsets that took effect in this step), ``log`` (dict of scalar episode statistics of the
-  episodes that ended in this step, Isaac Lab style, for TensorBoard), ``lin_vel_error``
+  (num_envs,) bool, ``episode`` and ``step_in_episode`` (num_envs,) int64, ``fault_onset``
+  (num_envs,) bool (the env's fault took effect in this step), ``fault_events`` (mapping of 1-D
+  tensors env, episode, step_in_episode, global_step, joint, scale, limit: the onsets that took
+  effect in this step), ``log`` (mapping of scalar episode statistics of the episodes that ended
+  in this step, Isaac Lab style, for TensorBoard; empty if none ended), ``lin_vel_error``
   (num_envs,) |cmd_xy - v_xy| in the yaw frame (m/s) and ``ang_vel_error`` (num_envs,)
   |cmd_wz - w_z| (rad/s) of this step.
+- Every returned tensor is fresh: later steps never change it.
 
 Observation layout (69): base lin vel body (3), base ang vel body (3), projected gravity (3),
-command vx vy wz (3), joint pos - default (19), joint vel (19), last action (19).
+command vx vy wz (3), joint pos - default (19), joint vel (19), last action (19). In the first
+observation of an episode the 19 torques of the discriminator observation are zero: nothing has
+been applied yet in the new episode (no forward pass runs at reset).
+
+Speed on GPUs: ``step`` never waits for the device. Done envs are reset by masked in-place
+updates every step, whose random draws every env makes every step (so the random stream does not
+depend on which envs reset); ``fault_events`` and ``log`` are
+:class:`~h1fault.sim.step_info.FaultEvents` / :class:`~h1fault.sim.step_info.EpisodeLog`, which
+build their compact form (a host sync) only when read. With ``cuda_graph=True`` on a CUDA device
+the task's work before and after the physics runs as two captured CUDA graphs around the
+backend's own physics graph; the eager path computes the same.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 
@@ -35,6 +49,7 @@ from h1fault.sim.model import (
     load_model,
     nominal_torque_limits,
 )
+from h1fault.sim.step_info import EpisodeLog, FaultEvents
 from h1fault.sim.task import EnvConfig, quat_to_matrix, yaw_quat
 
 NUM_OBS = 69
@@ -52,6 +67,14 @@ REWARD_TERMS = (
     "ankle_limits", "joint_deviation_hip", "joint_deviation_arms", "joint_deviation_torso",
     "flat_orientation", "lin_vel_z", "ang_vel_xy", "action_rate", "joint_acc", "joint_torque",
 )  # fmt: skip
+_LOG_NAMES = (
+    *(f"Episode_Reward/{k}" for k in REWARD_TERMS),
+    "Episode/length_s",
+    "Episode/fall_rate",
+)
+"""Keys of ``info["log"]``: mean per-second reward terms, episode length (s), share of falls."""
+_NUM_UNIFORMS = 28
+"""Uniform draws per env and step for resets and commands (see ``H1VecEnv._uniforms``)."""
 
 
 class H1VecEnv:
@@ -68,6 +91,7 @@ class H1VecEnv:
         device: str = "cpu",
         backend: str = "auto",
         seed: int = 0,
+        cuda_graph: bool = True,
     ) -> None:
         self.cfg = cfg = cfg or EnvConfig()
         self.num_envs = num_envs
@@ -131,6 +155,9 @@ class H1VecEnv:
         """(69,) uniform noise amplitude per policy observation column, None without noise."""
         n = num_envs
         z = lambda *s, **k: torch.zeros(*s, device=dev, **k)  # noqa: E731
+        self._zero_qvel = z(n, m.nv)
+        """(num_envs, nv) zeros: every episode starts at rest."""
+        # Episode state. Updated in place only: the CUDA graphs of step() read these very tensors.
         self.actions = z(n, NUM_JOINTS)
         self.last_actions = z(n, NUM_JOINTS)
         self.last_joint_vel = z(n, NUM_JOINTS)
@@ -144,7 +171,16 @@ class H1VecEnv:
         """(num_envs, len(REWARD_TERMS)) weighted reward terms summed over the episode so far."""
         self._obs = z(n, NUM_OBS)
         self._disc_obs = z(n, NUM_DISC_OBS)
+        self.lin_vel_error = z(n)
+        self.ang_vel_error = z(n)
         self._started = False
+        self._sync_free = self.device.type == "cuda"
+        """Never read a tensor value on the host in step(): always on CUDA (see _post_physics).
+        On the CPU a read costs nothing, so step() skips the reset work of steps in which no env
+        is done. Results are the same either way: the random draws do not depend on it."""
+        self._graphs: tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph] | None = None
+        if cuda_graph and self.device.type == "cuda":
+            self._capture_graphs()
 
     # -- public API ---------------------------------------------------------------------------
     def reset(self) -> tuple[torch.Tensor, dict]:
@@ -153,73 +189,49 @@ class H1VecEnv:
         self._started = False  # a full reset restarts the episode counters at 0
         self.episode.zero_()
         self.global_step = 0
-        self._reset_envs(all_envs)
+        u = self._uniforms()
+        self._resample_commands(all_envs, u)
+        self._reset_envs(all_envs, u)
         self._started = True
-        self._compute_obs()
+        self._obs, self._disc_obs = self._compute_obs(quat_to_matrix(self.backend.qpos[:, 3:7]))
         return self._obs, {"disc_obs": self._disc_obs}
 
     def step(self, actions: torch.Tensor):
         """Advance one control step (see module docstring for shapes and info keys)."""
         if not self._started:
             self.reset()
-        cfg = self.cfg
-        self.actions = actions.detach().to(self.device, torch.float32).clamp(-100.0, 100.0)
-        # faults: onsets take effect before this step's physics
-        onset_now = self.faults.apply_onsets(self.step_in_episode)
-        self.backend.set_torque_limits(self.faults.limits)
-        targets = self.default_joint_pos + cfg.action_scale * self.actions
-        self.backend.step(torch.maximum(torch.minimum(targets, self.joint_upper), self.joint_lower))
-
-        # transition info (pre-reset)
-        b = self.backend
-        fault_joint = self.faults.fault_joint()
-        fault_limit = self.faults.fault_limit()
-        saturated = self.faults.saturated(b.actuator_force)
-        episode = self.episode.clone()
-        step_in_episode = self.step_in_episode.clone()
-
-        unstable = b.unstable()
-        qpos, qvel = b.qpos, b.qvel
-        rot = quat_to_matrix(qpos[:, 3:7])  # base orientation, body to world
-        gravity = -rot[:, 2, :]  # world down in the body frame (projected gravity)
-        fell = (qpos[:, 2] < cfg.min_base_height) | (gravity[:, :2].norm(dim=1) > cfg.max_tilt)
-        terminated = fell | unstable | ~torch.isfinite(qpos).all(dim=1)
-        self.step_in_episode += 1
-        truncated = (self.step_in_episode >= self.max_episode_steps) & ~terminated
-        reward = self._reward(qpos, qvel, rot, terminated)
-        reward = torch.where(torch.isfinite(reward), reward, torch.zeros_like(reward))
-
-        self.last_actions = self.actions
-        self.last_joint_vel = qvel[:, 6:].clone()
-        done = terminated | truncated
-        # commands are resampled on a fixed period inside the episode
-        resample = (self.step_in_episode % self._resample_steps == 0) & ~done
-        # the step's one host sync (matters on GPUs): which of the rare branches are needed
-        any_onset, any_resample, any_done = torch.stack(
-            [onset_now.any(), resample.any(), done.any()]
-        ).tolist()
-        events = self._events(onset_now if any_onset else None, step_in_episode)
-        if any_resample:
-            self._resample_commands(resample)
-        log: dict[str, torch.Tensor] = {}
-        if any_done:
-            log = self._episode_log(done, terminated)
-            self._reset_envs(done)
-        self.global_step += 1
-        self._compute_obs(None if any_done else rot)
+        if self._graphs is not None:
+            pre, post = self._graphs
+            self._graph_actions.copy_(actions.detach())
+            pre.replay()
+            self.backend.step(self._graph_targets)
+            post.replay()
+            # the graphs rewrite their outputs in place: hand out copies, as the eager path does
+            out = {k: v.clone() for k, v in self._graph_out.items()}
+        else:
+            onset, targets = self._pre_physics(actions.detach().to(self.device, torch.float32))
+            self.backend.step(targets)
+            out = self._post_physics(onset)
+        self._obs, self._disc_obs = out["obs"], out["disc_obs"]
+        self.lin_vel_error, self.ang_vel_error = out["lin_vel_error"], out["ang_vel_error"]
         info = {
-            "disc_obs": self._disc_obs,
-            "fault_joint": fault_joint,
-            "fault_limit": fault_limit,
-            "saturated": saturated,
-            "episode": episode,
-            "step_in_episode": step_in_episode,
-            "fault_events": events,
-            "log": log,
-            "lin_vel_error": self.lin_vel_error,
-            "ang_vel_error": self.ang_vel_error,
-        }
-        return self._obs, reward, terminated, truncated, info
+            "disc_obs": out["disc_obs"],
+            "fault_joint": out["fault_joint"],
+            "fault_limit": out["fault_limit"],
+            "saturated": out["saturated"],
+            "episode": out["episode"],
+            "step_in_episode": out["step_in_episode"],
+            "fault_onset": out["fault_onset"],
+            "fault_events": FaultEvents(
+                out["fault_onset"], out["episode"], out["step_in_episode"], self.global_step,
+                out["fault_joint"], out["fault_scale"], out["fault_limit"],
+            ),
+            "log": EpisodeLog(_LOG_NAMES, out.get("episode_totals")),
+            "lin_vel_error": out["lin_vel_error"],
+            "ang_vel_error": out["ang_vel_error"],
+        }  # fmt: skip
+        self.global_step += 1
+        return out["obs"], out["reward"], out["terminated"], out["truncated"], info
 
     @property
     def obs(self) -> torch.Tensor:
@@ -231,61 +243,149 @@ class H1VecEnv:
         """Current discriminator observation. Shape: (num_envs, 88)."""
         return self._disc_obs
 
-    # -- internals ----------------------------------------------------------------------------
-    def _rand(self, *shape: int) -> torch.Tensor:
-        """Uniform in [-1, 1)."""
-        return 2.0 * torch.rand(*shape, device=self.device, generator=self.generator) - 1.0
+    @property
+    def uses_cuda_graphs(self) -> bool:
+        """Whether step() replays captured CUDA graphs (CUDA device and ``cuda_graph=True``)."""
+        return self._graphs is not None
 
-    def _reset_envs(self, mask: torch.Tensor) -> None:
+    # -- the step in two halves around the physics ----------------------------------------------
+    def _pre_physics(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Take the actions, start due faults. Returns fault onsets (num_envs,) bool and the
+        clamped joint targets (num_envs, 19) for the physics.
+
+        actions: (num_envs, 19) float32 on the env device. No host syncs; state in place.
+        """
+        actions = actions.clamp(-100.0, 100.0)
+        self.actions.copy_(actions)
+        # faults: onsets take effect before this step's physics
+        onset = self.faults.apply_onsets(self.step_in_episode)
+        self.backend.set_torque_limits(self.faults.limits)
+        targets = self.default_joint_pos + self.cfg.action_scale * actions
+        return onset, targets.clamp(self.joint_lower, self.joint_upper)
+
+    def _post_physics(self, onset: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything after the physics: transition info, rewards, episode ends, masked resets,
+        command resampling, the next observations. Returns fresh tensors (see step()).
+
+        No host syncs when ``_sync_free`` (CUDA): done envs are reset by masked, in-place updates
+        every step, and the random draws of a reset are made every step for every env.
+        """
+        cfg, b = self.cfg, self.backend
+        faults = self.faults
+        out = {
+            "fault_onset": onset,
+            "fault_joint": faults.fault_joint(),
+            "fault_limit": faults.fault_limit(),
+            "fault_scale": faults.scale.clone(),
+            "saturated": faults.saturated(b.actuator_force),
+            "episode": self.episode.clone(),
+            "step_in_episode": self.step_in_episode.clone(),
+        }
+        unstable = b.unstable()
+        qpos, qvel = b.qpos, b.qvel
+        rot = quat_to_matrix(qpos[:, 3:7])  # base orientation, body to world
+        tilt = rot[:, 2, :2].norm(dim=1)  # |projected gravity xy|
+        fell = (qpos[:, 2] < cfg.min_base_height) | (tilt > cfg.max_tilt)
+        terminated = fell | unstable | ~torch.isfinite(qpos).all(dim=1)
+        self.step_in_episode += 1
+        truncated = (self.step_in_episode >= self.max_episode_steps) & ~terminated
+        reward, out["lin_vel_error"], out["ang_vel_error"] = self._reward(
+            qpos, qvel, rot, terminated
+        )
+        out["reward"] = reward.nan_to_num(0.0, 0.0, 0.0)  # a blown-up env earns nothing
+        out["terminated"], out["truncated"] = terminated, truncated
+        self.last_actions.copy_(self.actions)
+        self.last_joint_vel.copy_(qvel[:, 6:])
+
+        done = terminated | truncated
+        u = self._uniforms()  # every step, whether or not an env resets
+        # commands: new ones for new episodes and, on a fixed period, inside an episode
+        new_command = done | (self.step_in_episode % self._resample_steps == 0)
+        if self._sync_free or bool(new_command.any()):
+            self._resample_commands(new_command, u)
+        if self._sync_free or bool(done.any()):
+            out["episode_totals"] = self._episode_totals(done, terminated)
+            self._reset_envs(done, u)
+            rot = quat_to_matrix(b.qpos[:, 3:7])  # the new episodes' start orientation
+        out["obs"], out["disc_obs"] = self._compute_obs(rot)
+        return out
+
+    # -- CUDA graphs ----------------------------------------------------------------------------
+    def _capture_graphs(self) -> None:
+        """Capture ``_pre_physics`` and ``_post_physics`` as two CUDA graphs (torch).
+
+        step() then runs: copy the actions in, replay pre, the backend's own physics step (a Warp
+        CUDA graph on Warp's stream, ordered with torch's default stream), replay post. Done at
+        construction, before the first reset(), which rewrites every piece of state the warm-up
+        and capture touched; the generator is restored so that the random stream is the eager
+        one. Falls back to eager steps if this torch cannot capture a custom generator.
+        """
+        if not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):  # torch < 2.5
+            warnings.warn(
+                "this torch cannot capture a torch.Generator in a CUDA graph; stepping eagerly",
+                stacklevel=3,
+            )
+            return
+        n, dev = self.num_envs, self.device
+        rng_state = self.generator.get_state()
+        self._graph_actions = torch.zeros(n, NUM_JOINTS, device=dev)
+        # warm-up on a side stream (torch's recipe): lazy initialisations stay out of the capture
+        side = torch.cuda.Stream(dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                onset, _ = self._pre_physics(self._graph_actions)
+                self._post_physics(onset)
+        torch.cuda.current_stream(dev).wait_stream(side)
+        pre, post = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+        for graph in (pre, post):
+            graph.register_generator_state(self.generator)
+        with torch.cuda.graph(pre):
+            onset, self._graph_targets = self._pre_physics(self._graph_actions)
+        with torch.cuda.graph(post):
+            self._graph_out = self._post_physics(onset)
+        torch.cuda.synchronize(dev)
+        self.generator.set_state(rng_state)
+        self._graphs = (pre, post)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _uniforms(self) -> torch.Tensor:
+        """One step's draws for resets and commands, every env. Shape: (num_envs, _NUM_UNIFORMS).
+
+        Columns: yaw (1), joint noise (19), fault plan (4), command (3), standing (1).
+        """
+        return torch.rand(
+            self.num_envs, _NUM_UNIFORMS, device=self.device, generator=self.generator
+        )
+
+    def _reset_envs(self, mask: torch.Tensor, u: torch.Tensor) -> None:
+        """Start new episodes in the masked envs (masked, in place; commands not included).
+
+        mask: (num_envs,) bool. u: this step's :meth:`_uniforms`.
+        """
         n, cfg = self.num_envs, self.cfg
-        qpos = self.default_qpos.expand(n, -1).clone()
-        yaw = cfg.init_yaw_range * self._rand(n)
-        qpos[:, 3:7] = yaw_quat(yaw)
-        joints = self.default_joint_pos + cfg.init_joint_noise * self._rand(n, NUM_JOINTS)
-        qpos[:, 7:] = torch.maximum(torch.minimum(joints, self.joint_upper), self.joint_lower)
-        qvel = torch.zeros(n, self.model.nv, device=self.device)
-        self.backend.reset(mask, qpos, qvel)
-        self.faults.resample(mask)
+        yaw = cfg.init_yaw_range * (2.0 * u[:, 0] - 1.0)
+        joints = self.default_joint_pos + cfg.init_joint_noise * (2.0 * u[:, 1:20] - 1.0)
+        joints = joints.clamp(self.joint_lower, self.joint_upper)
+        qpos = torch.cat([self.default_qpos[:3].expand(n, 3), yaw_quat(yaw), joints], dim=1)
+        # no mj_forward: the torques of a fresh episode read zero (nothing applied yet), and
+        # sensors are only read after the next physics step
+        self.backend.reset(mask, qpos, self._zero_qvel, forward=False)
+        self.faults.resample(mask, u[:, 20:24])
         self.backend.set_torque_limits(self.faults.limits)
         m = mask[:, None]
-        zeros = torch.zeros_like(self.actions)
-        self.actions = torch.where(m, zeros, self.actions)
-        self.last_actions = torch.where(m, zeros, self.last_actions)
-        self.last_joint_vel = torch.where(m, zeros, self.last_joint_vel)
-        self.air_time = torch.where(m, 0.0, self.air_time)
-        self.contact_time = torch.where(m, 0.0, self.contact_time)
+        for state in (self.actions, self.last_actions, self.last_joint_vel, self.air_time,
+                      self.contact_time, self.episode_sums):  # fmt: skip
+            state.masked_fill_(m, 0.0)
         if self._started:
-            self.episode += mask.long()
-        self.step_in_episode = torch.where(mask, 0, self.step_in_episode)
-        self.episode_sums.masked_fill_(mask[:, None], 0.0)
-        self._resample_commands(mask)
+            self.episode += mask
+        self.step_in_episode.masked_fill_(mask, 0)
 
-    def _resample_commands(self, mask: torch.Tensor) -> None:
-        n, g, dev = self.num_envs, self.generator, self.device
-        lo, hi = self._cmd_lo, self._cmd_hi
-        cmd = lo + (hi - lo) * torch.rand(n, 3, device=dev, generator=g)
-        standing = torch.rand(n, device=dev, generator=g) < self.cfg.commands.standing_fraction
-        cmd = torch.where(standing[:, None], 0.0, cmd)
-        self.commands = torch.where(mask[:, None], cmd, self.commands)
-
-    def _events(
-        self, onset_now: torch.Tensor | None, step_in_episode: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """Fault onsets of this step (call before resets); ``onset_now`` None: no onsets."""
-        if onset_now is None:
-            rows = torch.zeros(0, dtype=torch.long, device=self.device)
-        else:
-            rows = torch.nonzero(onset_now).flatten()
-        joints = self.faults.planned_joint[rows]
-        return {
-            "env": rows,
-            "episode": self.episode[rows],
-            "step_in_episode": step_in_episode[rows],
-            "global_step": torch.full_like(rows, self.global_step),
-            "joint": joints,
-            "scale": self.faults.scale[rows],
-            "limit": self.faults.limits[rows, joints],
-        }
+    def _resample_commands(self, mask: torch.Tensor, u: torch.Tensor) -> None:
+        """New velocity commands for the masked envs. u: this step's :meth:`_uniforms`."""
+        cmd = self._cmd_lo + (self._cmd_hi - self._cmd_lo) * u[:, 24:27]
+        cmd.masked_fill_(u[:, 27:28] < self.cfg.commands.standing_fraction, 0.0)  # stand still
+        torch.where(mask[:, None], cmd, self.commands, out=self.commands)
 
     def _foot_state(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Foot contact (num_envs, 2) bool and foot velocity (num_envs, 2, 3) world."""
@@ -299,7 +399,11 @@ class H1VecEnv:
         qvel: torch.Tensor,
         rot: torch.Tensor,
         terminated: torch.Tensor,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reward (num_envs,) and the velocity tracking errors |cmd_xy - v_xy|, |cmd_wz - w_z|.
+
+        Updates the feet timers and the episode sums in place.
+        """
         w, dt = self.cfg.rewards, self.control_dt
         # base velocity in the yaw frame (Isaac Lab's track_lin_vel_xy_yaw_frame_exp): rotate the
         # world xy velocity by -yaw; (cos, sin) of yaw is the heading of the body x axis
@@ -311,26 +415,22 @@ class H1VecEnv:
         world_wz = (rot[:, 2, :] * ang_vel_body).sum(dim=1)
         lin_err = (self.commands[:, :2] - vel_yaw).square().sum(dim=1)
         ang_err = (self.commands[:, 2] - world_wz).square()
-        self.lin_vel_error = lin_err.sqrt()
-        self.ang_vel_error = ang_err.sqrt()
         std2 = w.tracking_std**2
         joint_pos = qpos[:, 7:]
         joint_vel = qvel[:, 6:]
         dev_pos = (joint_pos - self.default_joint_pos).abs()
 
         contact, foot_vel = self._foot_state()
-        self.air_time = torch.where(contact, 0.0, self.air_time + dt)
-        self.contact_time = torch.where(contact, self.contact_time + dt, 0.0)
+        self.air_time.add_(dt).masked_fill_(contact, 0.0)
+        self.contact_time.add_(dt).mul_(contact)
         single_stance = contact.sum(dim=1) == 1
         in_mode = torch.where(contact, self.contact_time, self.air_time)
         air = torch.where(single_stance[:, None], in_mode, 0.0).amin(dim=1)
         air = air.clamp(max=w.air_time_threshold) * (self.commands[:, :2].norm(dim=1) > 0.1)
 
-        mid, half = self._ankle_mid, self._ankle_half
-        ankle = joint_pos[:, self._ankles]
-        ankle_out = ((ankle - (mid + half)).clamp(min=0) + ((mid - half) - ankle).clamp(min=0)).sum(
-            1
-        )
+        # ankle angle beyond 90 % of its range, on either side
+        ankle_dev = (joint_pos[:, self._ankles] - self._ankle_mid).abs()
+        ankle_out = (ankle_dev - self._ankle_half).clamp(min=0).sum(dim=1)
 
         terms = {
             "track_lin_vel_xy": torch.exp(-lin_err / std2),
@@ -352,26 +452,25 @@ class H1VecEnv:
         # all terms at once: (num_envs, terms) * (weight * dt)
         weighted = torch.stack([terms[k] for k in REWARD_TERMS], dim=1) * self._reward_scales
         self.episode_sums += weighted
-        return weighted.sum(dim=1)
+        return weighted.sum(dim=1), lin_err.sqrt(), ang_err.sqrt()
 
-    def _episode_log(self, done: torch.Tensor, terminated: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Mean per-second reward terms and episode stats over the envs that just finished."""
-        length_s = self.step_in_episode[done].float() * self.control_dt
-        per_second = self.episode_sums[done] / length_s.clamp(min=self.control_dt)[:, None]
-        log = {
-            f"Episode_Reward/{k}": v
-            for k, v in zip(REWARD_TERMS, per_second.mean(dim=0).unbind(), strict=True)
-        }
-        log["Episode/length_s"] = length_s.mean()
-        log["Episode/fall_rate"] = terminated[done].float().mean()
-        return log
+    def _episode_totals(self, done: torch.Tensor, terminated: torch.Tensor) -> torch.Tensor:
+        """Totals over the envs that just finished, for :class:`EpisodeLog` (call before resets).
 
-    def _compute_obs(self, rot: torch.Tensor | None = None) -> None:
-        """Observations of the backend's current state; ``rot``: its base rotation, if known."""
+        Returns (1 + len(_LOG_NAMES),) float32: episode count, then the sums of each
+        ``_LOG_NAMES`` value (per-second reward terms, length in s, fell).
+        """
+        length_s = self.step_in_episode.float() * self.control_dt
+        per_second = self.episode_sums / length_s.clamp(min=self.control_dt)[:, None]
+        values = torch.cat([per_second, length_s[:, None], terminated[:, None].float()], dim=1)
+        values = torch.where(done[:, None], values, 0.0)  # not multiplied: NaN * 0 is NaN
+        return torch.cat([done.sum()[None].float(), values.sum(dim=0)])
+
+    def _compute_obs(self, rot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Policy (num_envs, 69) and discriminator (num_envs, 88) observations of the backend's
+        current state; ``rot``: its base rotation matrices (num_envs, 3, 3)."""
         b = self.backend
         qpos, qvel = b.qpos, b.qvel
-        n = self.num_envs
-        rot = quat_to_matrix(qpos[:, 3:7]) if rot is None else rot
         lin_vel = (qvel[:, 0:3, None] * rot).sum(dim=1)  # R^T v: world to body frame
         ang_vel = qvel[:, 3:6]
         gravity = -rot[:, 2, :]
@@ -380,9 +479,12 @@ class H1VecEnv:
         parts = [lin_vel, ang_vel, gravity, self.commands, joint_pos, joint_vel, self.actions]
         obs = torch.cat(parts, dim=1)
         if self._obs_noise is not None:
-            obs = obs + self._obs_noise * self._rand(n, NUM_OBS)
-        self._obs = obs
-        self._disc_obs = torch.cat([obs, b.actuator_force], dim=1)
+            obs = obs + self._obs_noise * self._rand(self.num_envs, NUM_OBS)
+        return obs, torch.cat([obs, b.actuator_force], dim=1)
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        """Uniform in [-1, 1)."""
+        return 2.0 * torch.rand(*shape, device=self.device, generator=self.generator) - 1.0
 
 
 def describe_obs() -> list[tuple[str, int]]:

@@ -299,8 +299,12 @@ def test_saturated_only_for_active_fault_at_its_limit() -> None:
 
 
 def test_not_saturated_below_a_mild_cut() -> None:
-    # keep 95-100 % of the limit and stand still: the fault is active but never saturated
-    env = make_env(p_fault=1.0, onset_window_s=(0.0, 0.02), scale_range=(0.95, 1.0))
+    # keep 95-100 % of the limit and stand still: the fault is active but never saturated.
+    # Start from the exact home pose: with joint noise, the first steps' transients can reach
+    # ~100 % of an 18 N·m arm joint for some draws (measured), so the premise would be luck.
+    faults = FaultConfig(p_fault=1.0, onset_window_s=(0.0, 0.02), scale_range=(0.95, 1.0))
+    cfg = EnvConfig(init_joint_noise=0.0, faults=faults)
+    env = H1VecEnv(cfg, num_envs=4, device="cpu", backend="mujoco")
     env.reset()
     for _ in range(5):
         _, _, _, _, info = env.step(torch.zeros(4, 19))
