@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ import numpy as np
 
 from h1fault.data.h5io import RawInfo, first_line, open_h5, read_raw_info, remove_if_exists
 from h1fault.data.progress import byte_progress
-from h1fault.data.scan import CATEGORIES, RawScan, scan_raw
+from h1fault.data.scan import CATEGORIES, FLAG_BYTES, RawScan, scan_raw
 from h1fault.data.schema import (
     DATASET_FORMAT,
     FORMAT_VERSION,
@@ -157,7 +158,7 @@ def build_dataset(
     try:
         infos = [read_raw_info(f, p) for f, p in zip(files, paths, strict=True)]
         _check_compatible(infos)
-        flag_bytes = sum(i.num_steps * i.num_envs * 22 for i in infos)
+        flag_bytes = sum(i.num_steps * i.num_envs * FLAG_BYTES for i in infos)
         with byte_progress("scan", flag_bytes, progress) as advance:
             scans = [scan_raw(f, i, cfg.allow_partial, advance=advance)
                      for f, i in zip(files, infos, strict=True)]  # fmt: skip
@@ -286,7 +287,7 @@ class _DirectObs:
         layout = dset.id.get_create_plist().get_layout()
         if layout != h5py.h5d.CONTIGUOUS or dset.dtype.byteorder not in ("<", "="):
             return None
-        if np.dtype("<f4").newbyteorder("=") != np.dtype("<f4") or dset.id.get_offset() is None:
+        if sys.byteorder != "little" or dset.id.get_offset() is None:
             return None
         return cls(path, dset)
 

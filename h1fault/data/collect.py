@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from h1fault.data.h5io import remove_if_exists
-from h1fault.data.schema import EVENT_DTYPE, OBS_DIM, RAW_STEP_DATASETS
+from h1fault.data.schema import OBS_DIM
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
 from h1fault.errors import H1FaultError
 from h1fault.provenance import git_commit, package_versions
@@ -112,7 +111,7 @@ class _Staging:
             flags = {n: v[:k].to("cpu", non_blocking=True) for n, v in self.flags.items()}
             events = {n: v.to("cpu", non_blocking=True) for n, v in events.items()}
             done = torch.cuda.Event()
-            done.record()
+            done.record(torch.cuda.current_stream(self.device))
             self.events = []
             return StepBatch(t0, obs, flags, events, ready=done.synchronize)
         batch = StepBatch(t0, self.obs[:k], {n: v[:k] for n, v in self.flags.items()},
@@ -152,7 +151,8 @@ def collect(
     """Roll ``policy`` out in ``env`` for ``num_steps`` steps and write the raw file ``out``.
 
     env: an :class:`~h1fault.sim.vec_env.H1VecEnv` (or anything with its contract).
-    policy: obs (N, 69) -> actions (N, 19), called under ``torch.inference_mode``.
+    policy: obs (N, 69) -> actions (N, 19), called under ``torch.no_grad`` (not inference
+    mode: the env stays usable for training afterwards).
     attrs: extra file attrs (seed, checkpoint, hash, ...); env-derived attrs are added here.
     Ctrl-C / SIGTERM stop the run: completed steps are written, the file gets no ``complete``.
     """
@@ -170,7 +170,7 @@ def collect(
     start = time.perf_counter()
     bar = _progress(num_steps, n, progress)
     try:
-        with sigterm_as_keyboard_interrupt(), bar as (update, set_bytes), torch.inference_mode():
+        with sigterm_as_keyboard_interrupt(), bar as (update, set_bytes), torch.no_grad():
             obs, info = env.reset()
             disc = info["disc_obs"]
             for t in range(num_steps):
@@ -230,16 +230,15 @@ def _progress(total: int, num_envs: int, enabled: bool) -> Iterator[tuple[Callab
         MofNCompleteColumn,
         Progress,
         TextColumn,
-        TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
     from h1fault.cli_common import err_console
 
     columns = (
-        TextColumn("collect"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[mb]:.0f} MB written"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        TextColumn("collect"), BarColumn(bar_width=20), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[mb]:.1f} MB"),
+        TimeRemainingColumn(),
     )  # fmt: skip
     with Progress(*columns, console=err_console, transient=False) as prog:
         task = prog.add_task("collect", total=total, rate="", mb=0.0)
@@ -336,14 +335,3 @@ def run_collect(
     attrs = {"policy_checkpoint": str(ckpt), "policy_sha256": file_sha256(ckpt), "seed": seed}
     return collect(env, policy, out, num_steps, writer=writer, attrs=attrs, force=force,
                    progress=progress)  # fmt: skip
-
-
-def empty_events() -> np.ndarray:
-    """An empty events table."""
-    return np.zeros(0, dtype=EVENT_DTYPE)
-
-
-__all__ = [
-    "CollectResult", "Policy", "RAW_STEP_DATASETS", "collect", "env_attrs", "run_collect",
-    "sigterm_as_keyboard_interrupt",
-]  # fmt: skip

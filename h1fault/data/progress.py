@@ -24,8 +24,8 @@ def byte_progress(description: str, total_bytes: int, enabled: bool) -> Iterator
     from h1fault.cli_common import err_console
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), console=err_console, transient=False,
+        TextColumn("{task.description}"), BarColumn(bar_width=20), DownloadColumn(),
+        TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
     ) as prog:  # fmt: skip
         task = prog.add_task(description, total=max(total_bytes, 1))
         yield lambda nbytes: prog.advance(task, nbytes)

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from h1fault.data.h5io import RawInfo
-from h1fault.data.schema import EPISODE_DTYPE, EVENT_DTYPE, OBS_DIM
+from h1fault.data.schema import EPISODE_DTYPE, EVENT_DTYPE, OBS_DIM, RAW_STEP_DATASETS
 from h1fault.errors import H1FaultError
 
 CATEGORIES = ("cut_at_reset", "cut_without_event", "event_without_cut", "wrong_joint",
@@ -29,6 +29,8 @@ CATEGORY_TEXT = {
     "wrong_joint": "steps have a different joint cut than the event says",
     "flag_state": "steps have torque_limit/saturated inconsistent with the cut state",
 }
+FLAG_BYTES = sum(dt.itemsize for dt in RAW_STEP_DATASETS.values())
+"""Bytes of per-step flags per env and step (17)."""
 _FLAG_BLOCK_BYTES = 32 << 20
 _OBS_BLOCK_BYTES = 96 << 20
 
@@ -131,7 +133,7 @@ def scan_raw(
     g_scale = events["scale"][g_first]
     ev_rows = events["global_step"]
 
-    tb = _block_rows(f, n, 22, _FLAG_BLOCK_BYTES)
+    tb = _block_rows(f, n, FLAG_BYTES, _FLAG_BLOCK_BYTES)
     env_ids = np.arange(n, dtype=np.int64)
     prev_done = np.zeros(n, bool)
     prev_sie = np.zeros(n, np.int64)

@@ -43,7 +43,7 @@ from h1fault.data.h5io import (
     read_raw_info,
 )
 from h1fault.data.progress import byte_progress
-from h1fault.data.scan import CATEGORIES, CATEGORY_TEXT, scan_raw
+from h1fault.data.scan import CATEGORIES, CATEGORY_TEXT, FLAG_BYTES, scan_raw
 from h1fault.data.schema import DATASET_FORMAT, OBS_DIM, RAW_FORMAT, SPLIT_NAMES
 from h1fault.errors import H1FaultError
 from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB, NUM_JOINTS
@@ -155,7 +155,7 @@ def summarize(
 
 def _summarize_raw(f: Any, path: Path, allow_partial: bool, progress: bool) -> Summary:
     info = read_raw_info(f, path)
-    total = info.num_steps * info.num_envs * (22 + OBS_DIM * info.obs_dtype.itemsize)
+    total = info.num_steps * info.num_envs * (FLAG_BYTES + OBS_DIM * info.obs_dtype.itemsize)
     with byte_progress("stats", total, progress) as advance:
         scan = scan_raw(f, info, allow_partial=allow_partial, check_obs=True, advance=advance)
     counts, healthy = labels_from_episodes(scan.episodes)

@@ -159,3 +159,25 @@ def test_failed_build_leaves_nothing_behind(make_raw: Callable[..., Path], tmp_p
     with pytest.raises(H1FaultError, match=r"non-finite obs at env 2, row 40 \(column 10\)"):
         build_dataset([raw], tmp_path / "ds.h5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.h5"]
+
+
+def test_float16_and_compressed_raw_files(tmp_path: Path) -> None:
+    """float16 obs stay float16; lzf-compressed raw files build to the same dataset."""
+    from h1fault.data.synthetic import SyntheticSpec, write_synthetic_raw
+    from h1fault.data.writer import WriterConfig
+
+    spec = SyntheticSpec(num_envs=3, num_steps=90, episode_steps=30)
+    plain = write_synthetic_raw(tmp_path / "plain.h5", spec)
+    lzf = write_synthetic_raw(tmp_path / "lzf.h5", spec, WriterConfig(compression="lzf"))
+    half_spec = SyntheticSpec(num_envs=3, num_steps=90, episode_steps=30, dtype="float16")
+    half = write_synthetic_raw(tmp_path / "half.h5", half_spec, WriterConfig(dtype="float16"))
+    for raw in (plain, lzf, half):
+        build_dataset([raw], tmp_path / f"ds_{raw.stem}.h5")
+    with h5py.File(tmp_path / "ds_plain.h5", "r") as a, h5py.File(tmp_path / "ds_lzf.h5", "r") as b:
+        np.testing.assert_array_equal(a["obs"][:], b["obs"][:])
+        np.testing.assert_array_equal(a["label"][:], b["label"][:])
+        plain_obs = a["obs"][:]
+    with h5py.File(tmp_path / "ds_half.h5", "r") as c:
+        assert c["obs"].dtype == np.float16
+        np.testing.assert_allclose(c["obs"][:], plain_obs, rtol=1e-3, atol=1e-2)
+        assert np.isfinite(c["norm/std"][:]).all()
