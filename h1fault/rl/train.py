@@ -156,6 +156,7 @@ def train_healthy(
     recent_ret: list[float] = []
     curve = []
     rollouts = cfg.agent.ppo.rollouts
+    episode_log = None  # EpisodeLog of the steps since the last tracking
     max_s = cfg.agent.trainer.max_minutes * 60.0
     t_loop = time.perf_counter()
     progress = Progress(
@@ -176,8 +177,13 @@ def train_healthy(
                     terminated=terminated[:, None], truncated=truncated[:, None],
                     infos=info, timestep=t, timesteps=timesteps,
                 )  # fmt: skip
-                for k, v in info["log"].items():
-                    agent.track_data(k, float(v))
+                # episode statistics are summed on the device and read once per rollout:
+                # reading them (as every float()) waits for the GPU
+                episode_log = info["log"] if episode_log is None else episode_log + info["log"]
+                if (t + 1) % rollouts == 0 or t == timesteps - 1:
+                    for k, v in episode_log.floats().items():
+                        agent.track_data(k, v)
+                    episode_log = None
                 ep_return += reward
                 done = terminated | truncated
                 if bool(done.any()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from h1fault.sim.cpu_backend import CpuBackend
 from h1fault.sim.faults import FaultConfig
@@ -204,6 +205,63 @@ def test_warp_env_resets_like_the_cpu_env(warp_envs) -> None:
             assert (warp.backend.sensordata == 0).all() and (cpu.backend.sensordata == 0).all()
             assert torch.equal(warp.backend.qpos, cpu.backend.qpos)
             assert not warp.backend.unstable().any()
+
+
+_SYNCING_OPS = {
+    "aten::_local_scalar_dense", "aten::is_nonzero", "aten::item", "aten::nonzero",
+    "aten::masked_select", "aten::equal", "aten::unique", "aten::_unique2",
+}  # fmt: skip
+"""Ops that read a tensor's value on the host (or size an output by it): a sync on GPUs."""
+
+
+class _RecordOps(TorchDispatchMode):
+    """Records every aten op; fails on host-syncing ones and on boolean-mask indexing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func._schema.name
+        assert name not in _SYNCING_OPS, f"host sync in the step: {func}"
+        if name.startswith("aten::index") and len(args) > 1 and isinstance(args[1], list | tuple):
+            bools = [i for i in args[1] if isinstance(i, torch.Tensor) and i.dtype == torch.bool]
+            assert not bools, f"boolean-mask indexing (a host sync) in the step: {func}"
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def state_tensors(env: H1VecEnv) -> dict[str, torch.Tensor]:
+    """Every tensor a captured step reads and writes across steps."""
+    f, b = env.faults, env.backend
+    names = ("actions", "last_actions", "last_joint_vel", "commands", "episode",
+             "step_in_episode", "air_time", "contact_time", "episode_sums")  # fmt: skip
+    out = {k: getattr(env, k) for k in names}
+    out.update({f"faults.{k}": getattr(f, k)
+                for k in ("planned_joint", "onset_step", "scale", "active", "limits")})  # fmt: skip
+    out.update({f"backend.{k}": getattr(b, k) for k in ("qpos", "qvel", "sensordata")})
+    return out
+
+
+def test_step_halves_never_sync_and_update_state_in_place() -> None:
+    """What a CUDA graph captures, checked on the CPU with the Warp backend (whose resets are
+    torch ops): no host syncs, no boolean-mask indexing, no state tensor ever replaced."""
+    pytest.importorskip("mujoco_warp")
+    env = H1VecEnv(BUSY, num_envs=4, backend="warp", seed=0)
+    env._sync_free = True  # as on CUDA
+    env.reset()
+    ptrs = {k: v.data_ptr() for k, v in state_tensors(env).items()}
+    record = _RecordOps()
+    dones = 0
+    for a in actions(4, 24):
+        with record:
+            onset, targets = env._pre_physics(a)
+        env.backend.step(targets)
+        with record:
+            out = env._post_physics(onset)
+        dones += int((out["terminated"] | out["truncated"]).sum())
+        assert {k: v.data_ptr() for k, v in state_tensors(env).items()} == ptrs
+    assert dones >= 4 and record.count > 0
 
 
 # -- CUDA graphs (run on a GPU machine) ---------------------------------------------------------
