@@ -41,6 +41,9 @@ class CpuBackend(PhysicsBackend):
 
     ``model`` itself is never written to (its forcerange stays nominal); :meth:`reset` computes
     the new state with it, i.e. with nominal limits, as every reset restores them.
+
+    Read-outs are float32 torch views of staging buffers that :meth:`step` and :meth:`reset`
+    rewrite in place (like WarpBackend's views): clone one to keep an old value.
     """
 
     def __init__(
@@ -60,21 +63,22 @@ class CpuBackend(PhysicsBackend):
         # forcerange per env, (n, nu, 2) float64: [-limit, +limit]
         self._forcerange = np.repeat(model.actuator_forcerange[None], n, axis=0)
         self._ctrl = np.zeros((n, model.nu))
-        # float64 staging buffers, one row per env, written by the thread that steps the env
+        # float32 staging buffers, one row per env, written by the thread that steps the env;
+        # the torch read-outs share their memory
+        f32 = np.float32
         self._np = {
-            "qpos": np.zeros((n, model.nq)),
-            "qvel": np.zeros((n, model.nv)),
-            "actuator_force": np.zeros((n, model.nu)),
-            "sensordata": np.zeros((n, model.nsensordata)),
-            "site_xpos": np.zeros((n, model.nsite, 3)),
+            "qpos": np.zeros((n, model.nq), f32),
+            "qvel": np.zeros((n, model.nv), f32),
+            "actuator_force": np.zeros((n, model.nu), f32),
+            "sensordata": np.zeros((n, model.nsensordata), f32),
+            "site_xpos": np.zeros((n, model.nsite, 3), f32),
         }
+        self._torch = {k: torch.from_numpy(v) for k, v in self._np.items()}
         self._bad = np.zeros(n, dtype=bool)
-        self._torch: dict[str, torch.Tensor] = {}
         for i, d in enumerate(self._datas):
             mujoco.mj_resetDataKeyframe(model, d, 0)
             mujoco.mj_forward(model, d)
             self._stage(i)
-        self._publish()
 
     def close(self) -> None:
         """Stop the worker threads (also done at interpreter exit)."""
@@ -129,7 +133,6 @@ class CpuBackend(PhysicsBackend):
             self._step_chunk(0)
             for future in others:
                 future.result()
-        self._publish()
 
     def _step_chunk(self, k: int) -> None:
         """Step the envs of chunk ``k`` with the chunk's own model copy (runs on any thread)."""
@@ -166,17 +169,12 @@ class CpuBackend(PhysicsBackend):
                 mujoco.mj_forward(self.model, d)
             self._bad[i] = False
             self._stage(i)
-        self._publish()
 
     def _stage(self, i: int) -> None:
-        """Copy env ``i``'s state into row ``i`` of the staging buffers."""
+        """Copy env ``i``'s state into row ``i`` of the staging buffers (as float32)."""
         d, buf = self._datas[i], self._np
         buf["qpos"][i] = d.qpos
         buf["qvel"][i] = d.qvel
         buf["actuator_force"][i] = d.actuator_force
         buf["sensordata"][i] = d.sensordata
         buf["site_xpos"][i] = d.site_xpos
-
-    def _publish(self) -> None:
-        """Fresh float32 torch tensors of the staging buffers."""
-        self._torch = {k: torch.from_numpy(v.astype(np.float32)) for k, v in self._np.items()}
