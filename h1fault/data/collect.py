@@ -101,7 +101,8 @@ class _Staging:
             self.events.append(ev)
 
     def hand_off(self, t0: int, k: int) -> StepBatch:
-        """The first ``k`` rows as a :class:`StepBatch` (async copy on CUDA)."""
+        """The first ``k`` rows as a :class:`StepBatch` (async copy on CUDA). Changes no state,
+        so an interrupted hand-off can simply be repeated."""
         events: dict[str, Any] = {}
         if self.events:
             events = {name: torch.cat([e[name] for e in self.events]).to(dt)
@@ -112,12 +113,16 @@ class _Staging:
             events = {n: v.to("cpu", non_blocking=True) for n, v in events.items()}
             done = torch.cuda.Event()
             done.record(torch.cuda.current_stream(self.device))
-            self.events = []
             return StepBatch(t0, obs, flags, events, ready=done.synchronize)
-        batch = StepBatch(t0, self.obs[:k], {n: v[:k] for n, v in self.flags.items()},
-                          {n: v.cpu() for n, v in events.items()})  # fmt: skip
-        self._alloc()  # the writer owns the old CPU buffers now
-        return batch
+        return StepBatch(t0, self.obs[:k], {n: v[:k] for n, v in self.flags.items()},
+                         {n: v.cpu() for n, v in events.items()})  # fmt: skip
+
+    def renew(self) -> None:
+        """Start the next batch once the writer has the last one (on the CPU the writer now
+        owns the old buffers, so new ones are allocated)."""
+        self.events = []
+        if self.device.type != "cuda":
+            self._alloc()
 
 
 @contextlib.contextmanager
@@ -184,6 +189,7 @@ def collect(
                 if rows_done == stage.k or t + 1 == num_steps:
                     pending = stage.hand_off(t0, rows_done)
                     raw.put(pending)
+                    stage.renew()
                     pending, t0, rows_done = None, t + 1, 0
                     set_bytes(raw.bytes_written)
                 update()
