@@ -20,13 +20,18 @@ _BAD_STATE = [
 """MuJoCo's non-finite/huge state warnings (it resets the data itself when it raises them)."""
 
 
+MAX_DEFAULT_THREADS = 8
+"""Default cap on stepping threads: each holds a copy of the H1 model (~63 MB, mostly meshes)."""
+
+
 def default_num_threads(num_envs: int) -> int:
-    """Worker threads for ``num_envs`` envs: one per usable CPU core, at most one per env."""
+    """Stepping threads for ``num_envs`` envs: one per usable CPU core, at most one per env and
+    at most :data:`MAX_DEFAULT_THREADS`."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS / Windows
         cores = os.cpu_count() or 1
-    return max(1, min(cores, num_envs))
+    return max(1, min(cores, num_envs, MAX_DEFAULT_THREADS))
 
 
 class CpuBackend(PhysicsBackend):
@@ -120,12 +125,12 @@ class CpuBackend(PhysicsBackend):
 
     # -- control -----------------------------------------------------------------------------
     def set_torque_limits(self, limits: torch.Tensor) -> None:
-        upper = limits.detach().to("cpu", torch.float64).numpy()
+        upper = limits.detach().cpu().numpy()  # float32; widened exactly on assignment
         self._forcerange[:, :, 0] = -upper
         self._forcerange[:, :, 1] = upper
 
     def step(self, ctrl: torch.Tensor) -> None:
-        self._ctrl[:] = ctrl.detach().to("cpu", torch.float64).numpy()
+        self._ctrl[:] = ctrl.detach().cpu().numpy()
         if self._pool is None:
             self._step_chunk(0)
         else:
