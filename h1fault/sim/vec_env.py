@@ -186,8 +186,7 @@ class H1VecEnv:
     def reset(self) -> tuple[torch.Tensor, dict]:
         """Reset every env. Returns obs (num_envs, 69) and info with ``disc_obs`` (num_envs, 88)."""
         all_envs = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        self._started = False  # a full reset restarts the episode counters at 0
-        self.episode.zero_()
+        self.episode.zero_()  # a full reset restarts the episode counters at 0
         self.global_step = 0
         u = self._uniforms()
         self._resample_commands(all_envs, u)
@@ -306,6 +305,7 @@ class H1VecEnv:
         if self._sync_free or bool(done.any()):
             out["episode_totals"] = self._episode_totals(done, terminated)
             self._reset_envs(done, u)
+            self.episode += done
             rot = quat_to_matrix(b.qpos[:, 3:7])  # the new episodes' start orientation
         out["obs"], out["disc_obs"] = self._compute_obs(rot)
         return out
@@ -377,8 +377,6 @@ class H1VecEnv:
         for state in (self.actions, self.last_actions, self.last_joint_vel, self.air_time,
                       self.contact_time, self.episode_sums):  # fmt: skip
             state.masked_fill_(m, 0.0)
-        if self._started:
-            self.episode += mask
         self.step_in_episode.masked_fill_(mask, 0)
 
     def _resample_commands(self, mask: torch.Tensor, u: torch.Tensor) -> None:
