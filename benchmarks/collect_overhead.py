@@ -35,7 +35,7 @@ def bare_rollout(env, policy, steps: int) -> float:
     device = torch.device(env.device)
     _sync(device)
     t = time.perf_counter()
-    with torch.inference_mode():
+    with torch.no_grad():
         obs, _info = env.reset()
         for _ in range(steps):
             obs, _r, _te, _tr, _info = env.step(policy(obs))

@@ -74,8 +74,16 @@ class CollectResult:
 class _Staging:
     """Device-side buffers for one batch of ``k`` steps, handed to the writer as host arrays."""
 
-    def __init__(self, k: int, n: int, obs_dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(
+        self,
+        k: int,
+        n: int,
+        obs_dtype: torch.dtype,
+        device: torch.device,
+        nominal_limits: torch.Tensor | None,
+    ) -> None:
         self.k, self.n, self.obs_dtype, self.device = k, n, obs_dtype, device
+        self.nominal = None if nominal_limits is None else nominal_limits.detach().cpu().numpy()
         self._alloc()
 
     def _alloc(self) -> None:
@@ -83,10 +91,16 @@ class _Staging:
         self.obs = torch.empty(self.k, self.n, OBS_DIM, dtype=self.obs_dtype, device=d)
         self.flags = {name: torch.empty(self.k, self.n, dtype=dt, device=d)
                       for name, dt in _FLAG_TORCH.items()}  # fmt: skip
+        self.onset = torch.zeros(self.k, self.n, dtype=torch.bool, device=d)
         self.events: list[dict[str, torch.Tensor]] = []
+        self.dense = True
 
     def record(self, k: int, terminated: torch.Tensor, truncated: torch.Tensor, info: dict) -> None:
-        """Store row ``k``'s flags (the transition just taken) from the env's info."""
+        """Store row ``k``'s flags (the transition just taken) from the env's info.
+
+        Fault onsets are staged as the dense ``fault_onset`` mask when the env provides it (no
+        host sync); otherwise the compact ``fault_events`` are read (one sync per step).
+        """
         f = self.flags
         f["terminated"][k].copy_(terminated)
         f["truncated"][k].copy_(truncated)
@@ -96,8 +110,13 @@ class _Staging:
         f["episode"][k].copy_(info["episode"])
         f["step_in_episode"][k].copy_(info["step_in_episode"])
         f["torque_limit"][k].copy_(info["fault_limit"])
+        onset = info.get("fault_onset")
+        if onset is not None and self.dense:
+            self.onset[k].copy_(onset)
+            return
+        self.dense = False
         ev = info.get("fault_events")
-        if ev and ev["env"].numel():
+        if ev is not None and ev["env"].numel():
             self.events.append(ev)
 
     def hand_off(self, t0: int, k: int) -> StepBatch:
@@ -111,11 +130,13 @@ class _Staging:
             obs = self.obs[:k].to("cpu", non_blocking=True)
             flags = {n: v[:k].to("cpu", non_blocking=True) for n, v in self.flags.items()}
             events = {n: v.to("cpu", non_blocking=True) for n, v in events.items()}
+            onset = self.onset[:k].to("cpu", non_blocking=True) if self.dense else None
             done = torch.cuda.Event()
             done.record(torch.cuda.current_stream(self.device))
-            return StepBatch(t0, obs, flags, events, ready=done.synchronize)
+            return StepBatch(t0, obs, flags, events, onset, self.nominal, ready=done.synchronize)
         return StepBatch(t0, self.obs[:k], {n: v[:k] for n, v in self.flags.items()},
-                         {n: v.cpu() for n, v in events.items()})  # fmt: skip
+                         {n: v.cpu() for n, v in events.items()},
+                         self.onset[:k] if self.dense else None, self.nominal)  # fmt: skip
 
     def renew(self) -> None:
         """Start the next batch once the writer has the last one (on the CPU the writer now
@@ -167,7 +188,8 @@ def collect(
     all_attrs = env_attrs(env)
     all_attrs.update(attrs or {})
     device = torch.device(env.device)
-    stage = _Staging(min(wcfg.flush_steps, num_steps), n, _TORCH_DTYPES[wcfg.dtype], device)
+    stage = _Staging(min(wcfg.flush_steps, num_steps), n, _TORCH_DTYPES[wcfg.dtype], device,
+                     getattr(env, "nominal_limits", None))  # fmt: skip
     raw = RawWriter(out, n, num_steps, all_attrs, wcfg, force=force)
     interrupted = False
     t0 = rows_done = 0  # first step of the current batch; its rows whose flags are recorded

@@ -84,6 +84,11 @@ class StepBatch:
     """Name -> (k, N) per-step array, one per :data:`RAW_STEP_DATASETS` entry."""
     events: dict[str, Any] = field(default_factory=dict)
     """Field -> (E,) array, fields of :data:`EVENT_DTYPE`; may be empty."""
+    onset: Any = None
+    """(k, N) bool: the env's fault took effect in this step. If given, the writer derives the
+    events of these rows from it and the flags (no per-step host sync in the simulation)."""
+    nominal_limits: Any = None
+    """(19,) nominal torque limits (N·m), to recover an onset's ``scale`` from its limit."""
     ready: Callable[[], None] | None = None
     """Wait for the copies into the arrays above (a CUDA event's synchronize)."""
 
@@ -96,6 +101,33 @@ def _as_numpy(x: Any) -> np.ndarray:
 
 def _len(x: Any) -> int:
     return int(x.shape[0])
+
+
+def onset_rows(
+    t0: int, onset: np.ndarray, flags: dict[str, np.ndarray], nominal: np.ndarray | None
+) -> np.ndarray:
+    """Events from a dense (k, N) onset mask and the per-step flags of the same rows.
+
+    The joint and limit are the flags of the onset row (the cut is active from that row on);
+    ``scale = limit / nominal[joint]`` (float32 round-off of the drawn scale).
+    """
+    kk, nn = np.nonzero(onset)
+    rows = np.zeros(len(kk), dtype=EVENT_DTYPE)
+    if not len(kk):
+        return rows
+    joint = flags["fault_joint"][kk, nn].astype(np.int64)
+    limit = flags["torque_limit"][kk, nn].astype(np.float32)
+    rows["env"] = nn
+    rows["episode"] = flags["episode"][kk, nn]
+    rows["step_in_episode"] = flags["step_in_episode"][kk, nn]
+    rows["global_step"] = t0 + kk
+    rows["joint"] = joint
+    rows["limit"] = limit
+    if nominal is not None:
+        rows["scale"] = limit / np.asarray(nominal, np.float32)[np.clip(joint, 0, None)]
+    else:
+        rows["scale"] = np.nan
+    return rows
 
 
 def events_to_rows(events: dict[str, Any]) -> np.ndarray:
@@ -278,11 +310,16 @@ class RawWriter:
             raise RuntimeError(f"batch ends at step {t0 + k} > planned {self.num_steps}")
         f["obs"][t0 : t0 + k] = obs
         nbytes = obs.nbytes
+        flags = {}
         for name in RAW_STEP_DATASETS:
-            arr = _as_numpy(batch.flags[name])
+            arr = flags[name] = _as_numpy(batch.flags[name])
             f[name][t0 : t0 + k] = arr
             nbytes += arr.nbytes
         rows = events_to_rows(batch.events)
+        if batch.onset is not None:
+            nominal = None if batch.nominal_limits is None else _as_numpy(batch.nominal_limits)
+            dense = onset_rows(t0, _as_numpy(batch.onset), flags, nominal)
+            rows = np.concatenate([rows, dense]) if len(rows) else dense
         if len(rows):
             ev = f["events"]
             e0 = ev.shape[0]

@@ -5,7 +5,8 @@ Its discriminator observation encodes where it came from: column 0 = global step
 after ``episode_steps``; env ``fall_env`` (if set) terminates at step 7 of every episode. Faults
 follow the fault model: per episode with ``p_fault`` one candidate joint, an onset step in
 ``onset_steps`` and a scale; the cut takes effect in the step whose ``step_in_episode`` equals
-the onset and lasts to the episode end.
+the onset and lasts to the episode end. ``info`` has the dense ``fault_onset`` mask unless
+``dense_onset=False`` (then only the compact ``fault_events``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class FakeVecEnv:
         onset_steps: tuple[int, int] = (2, 10),
         seed: int = 0,
         fall_env: int | None = None,
+        dense_onset: bool = True,
     ) -> None:
         dt = 0.02
         self.cfg = apply_overrides(EnvConfig(), [
@@ -45,6 +47,7 @@ class FakeVecEnv:
         self.seed = seed
         self.nominal_limits = torch.tensor(NOMINAL_LIMITS)
         self.fall_env = fall_env
+        self.dense_onset = dense_onset
         self._onset = onset_steps
         self._p = p_fault
         self._cands = torch.tensor(self.cfg.faults.candidate_indices())
@@ -105,6 +108,8 @@ class FakeVecEnv:
             "step_in_episode": self.sie.clone(),
             "fault_events": events,
         }
+        if self.dense_onset:
+            info["fault_onset"] = onset_now
         self.sie = self.sie + 1
         truncated = self.sie >= self.max_episode_steps
         terminated = torch.zeros(n, dtype=torch.bool)

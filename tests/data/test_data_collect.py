@@ -18,6 +18,7 @@ from data_fake_env import FakeVecEnv
 
 from h1fault.data.build import BuildConfig, build_dataset
 from h1fault.data.collect import collect
+from h1fault.data.synthetic import NOMINAL_LIMITS
 from h1fault.data.writer import WriterConfig
 from h1fault.errors import H1FaultError
 
@@ -29,8 +30,9 @@ def echo_policy(obs: torch.Tensor) -> torch.Tensor:
     return obs[:, :1].expand(-1, 19).clone()
 
 
-def test_rows_are_aligned(tmp_path: Path) -> None:
-    env = FakeVecEnv(num_envs=4, episode_steps=20, fall_env=2)
+@pytest.mark.parametrize("dense_onset", [True, False])
+def test_rows_are_aligned(tmp_path: Path, dense_onset: bool) -> None:
+    env = FakeVecEnv(num_envs=4, episode_steps=20, fall_env=2, dense_onset=dense_onset)
     res = collect(env, echo_policy, tmp_path / "raw.h5", 50, writer=WriterConfig(flush_steps=8),
                   attrs={"policy_sha256": "abc"}, progress=False)  # fmt: skip
     assert res.complete and res.num_steps == 50 and not res.interrupted
@@ -49,8 +51,14 @@ def test_rows_are_aligned(tmp_path: Path) -> None:
         np.testing.assert_array_equal(done, f["terminated"][:] | f["truncated"][:])
         ev = f["events"][:]
         fj = f["fault_joint"][:]
+        assert len(ev) >= 8
+        assert (np.diff(ev["global_step"]) >= 0).all()
         for e in ev:  # the cut shows from the onset row on, with the event's joint
             assert fj[e["global_step"], e["env"]] == e["joint"]
+            assert e["episode"] == f["episode"][e["global_step"], e["env"]]
+            assert e["step_in_episode"] == sie[e["global_step"], e["env"]]
+            assert e["limit"] == pytest.approx(e["scale"] * NOMINAL_LIMITS[e["joint"]], rel=1e-6)
+            assert 0 <= e["scale"] <= 0.3
             if e["step_in_episode"] > 0:
                 assert fj[e["global_step"] - 1, e["env"]] == -1
         assert np.isnan(f["torque_limit"][:][fj < 0]).all()
@@ -90,6 +98,7 @@ sys.path.insert(0, {here!r})
 import torch
 from data_fake_env import FakeVecEnv
 from h1fault.data.collect import collect
+from h1fault.data.synthetic import NOMINAL_LIMITS
 from h1fault.data.writer import WriterConfig
 
 def policy(obs):
