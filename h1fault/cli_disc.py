@@ -138,10 +138,11 @@ def eval_cmd(
     if json_out:
         print_json(report)
         return
-    _print_report(report)
+    print_eval_report(report)
 
 
-def _print_report(rep: dict[str, Any]) -> None:
+def print_eval_report(rep: dict[str, Any]) -> None:
+    """Rich tables of a ``disc eval`` report (also used by ``h1fault demo``)."""
     w = rep["window_s"]
     table = Table(title=f"disc eval: {rep['split']} split, {rep['num_episodes']} episodes")
     table.add_column("joint", no_wrap=True)

@@ -1,0 +1,27 @@
+"""h1fault demo --quick: the whole loop runs and leaves every artifact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from h1fault.cli import app
+
+
+def test_demo_quick_end_to_end(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    out = Path(summary["out"])
+    for name in ("raw.h5", "ds.h5", "stats.png", "plots/confusion_matrix.png"):
+        assert (out / name).exists(), name
+    assert Path(summary["disc_train"]["checkpoint"]).exists()
+    assert summary["stats"]["ok"] is True
+    assert summary["rollout"]["faults_injected"] > 0
+    assert summary["collect"]["events"] > 0
+    # a second demo goes to a new folder, never over the first
+    again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path), "--json"])
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["out"] != summary["out"]
