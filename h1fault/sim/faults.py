@@ -63,7 +63,8 @@ class FaultSchedule:
 
     State (all on the env device, shape (num_envs,)): planned joint (-1 for a healthy episode),
     onset step, scale, and whether the fault is active. :attr:`limits` is the (num_envs, 19)
-    torque-limit table handed to the physics backend.
+    torque-limit table handed to the physics backend. State tensors are only ever updated in
+    place, by masked ops without host syncs (the env's CUDA graphs read these very tensors).
     """
 
     def __init__(

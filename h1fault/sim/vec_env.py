@@ -93,6 +93,10 @@ class H1VecEnv:
         seed: int = 0,
         cuda_graph: bool = True,
     ) -> None:
+        """cfg: the task. device: ``cpu`` or ``cuda[:N]``. backend: ``auto`` | ``mujoco`` |
+        ``warp`` (see :func:`~h1fault.sim.backend.make_backend`). seed: of the env's generator.
+        cuda_graph: on a CUDA device, capture the task's halves of step() as CUDA graphs (at
+        construction, well under a second); False steps eagerly (same results, slower)."""
         self.cfg = cfg = cfg or EnvConfig()
         self.num_envs = num_envs
         self.device = resolve_device(device)
@@ -329,24 +333,32 @@ class H1VecEnv:
         n, dev = self.num_envs, self.device
         rng_state = self.generator.get_state()
         self._graph_actions = torch.zeros(n, NUM_JOINTS, device=dev)
-        # warm-up on a side stream (torch's recipe): lazy initialisations stay out of the capture
-        side = torch.cuda.Stream(dev)
-        side.wait_stream(torch.cuda.current_stream(dev))
-        with torch.cuda.stream(side):
-            for _ in range(2):
-                onset, _ = self._pre_physics(self._graph_actions)
-                self._post_physics(onset)
-        torch.cuda.current_stream(dev).wait_stream(side)
-        pre, post = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-        for graph in (pre, post):
-            graph.register_generator_state(self.generator)
-        with torch.cuda.graph(pre):
-            onset, self._graph_targets = self._pre_physics(self._graph_actions)
-        with torch.cuda.graph(post):
-            self._graph_out = self._post_physics(onset)
-        torch.cuda.synchronize(dev)
-        self.generator.set_state(rng_state)
-        self._graphs = (pre, post)
+        """(num_envs, 19) the graphs' input: step() copies the actions here."""
+        try:
+            # warm-up on a side stream (torch's recipe): lazy initialisations stay out of capture
+            side = torch.cuda.Stream(dev)
+            side.wait_stream(torch.cuda.current_stream(dev))
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    onset, _ = self._pre_physics(self._graph_actions)
+                    self._post_physics(onset)
+            torch.cuda.current_stream(dev).wait_stream(side)
+            pre, post = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+            for graph in (pre, post):
+                graph.register_generator_state(self.generator)
+            with torch.cuda.graph(pre):
+                onset, self._graph_targets = self._pre_physics(self._graph_actions)
+            with torch.cuda.graph(post):
+                self._graph_out = self._post_physics(onset)
+            torch.cuda.synchronize(dev)
+        except RuntimeError as exc:  # a torch/driver that cannot capture: still correct, slower
+            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            warnings.warn(f"CUDA graph capture failed ({first}); stepping eagerly", stacklevel=3)
+            torch.cuda.synchronize(dev)
+        else:
+            self._graphs = (pre, post)
+        finally:
+            self.generator.set_state(rng_state)
 
     # -- internals ----------------------------------------------------------------------------
     def _uniforms(self) -> torch.Tensor:
