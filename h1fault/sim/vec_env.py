@@ -322,7 +322,7 @@ class H1VecEnv:
         CUDA graph on Warp's stream, ordered with torch's default stream), replay post. Done at
         construction, before the first reset(), which rewrites every piece of state the warm-up
         and capture touched; the generator is restored so that the random stream is the eager
-        one. Falls back to eager steps if this torch cannot capture a custom generator.
+        one. Falls back to eager steps, with a warning, if capture is not possible.
         """
         if not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):  # torch < 2.5
             warnings.warn(
@@ -334,31 +334,33 @@ class H1VecEnv:
         rng_state = self.generator.get_state()
         self._graph_actions = torch.zeros(n, NUM_JOINTS, device=dev)
         """(num_envs, 19) the graphs' input: step() copies the actions here."""
-        try:
-            # warm-up on a side stream (torch's recipe): lazy initialisations stay out of capture
-            side = torch.cuda.Stream(dev)
-            side.wait_stream(torch.cuda.current_stream(dev))
-            with torch.cuda.stream(side):
-                for _ in range(2):
-                    onset, _ = self._pre_physics(self._graph_actions)
-                    self._post_physics(onset)
-            torch.cuda.current_stream(dev).wait_stream(side)
-            pre, post = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-            for graph in (pre, post):
-                graph.register_generator_state(self.generator)
-            with torch.cuda.graph(pre):
-                onset, self._graph_targets = self._pre_physics(self._graph_actions)
-            with torch.cuda.graph(post):
-                self._graph_out = self._post_physics(onset)
+        with torch.cuda.device(dev):  # capture on the env's GPU (cuda:N)
+            try:
+                self._graphs = self._capture(dev)
+            except RuntimeError as exc:  # a torch/driver that cannot capture: correct, slower
+                why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                warnings.warn(f"CUDA graph capture failed ({why}); stepping eagerly", stacklevel=3)
             torch.cuda.synchronize(dev)
-        except RuntimeError as exc:  # a torch/driver that cannot capture: still correct, slower
-            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            warnings.warn(f"CUDA graph capture failed ({first}); stepping eagerly", stacklevel=3)
-            torch.cuda.synchronize(dev)
-        else:
-            self._graphs = (pre, post)
-        finally:
-            self.generator.set_state(rng_state)
+        self.generator.set_state(rng_state)
+
+    def _capture(self, dev: torch.device) -> tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]:
+        """Warm up, then capture the two halves; their outputs stay in ``_graph_*`` buffers."""
+        # warm-up on a side stream (torch's recipe): lazy initialisations stay out of capture
+        side = torch.cuda.Stream(dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                onset, _ = self._pre_physics(self._graph_actions)
+                self._post_physics(onset)
+        torch.cuda.current_stream(dev).wait_stream(side)
+        pre, post = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+        for graph in (pre, post):
+            graph.register_generator_state(self.generator)
+        with torch.cuda.graph(pre):
+            onset, self._graph_targets = self._pre_physics(self._graph_actions)
+        with torch.cuda.graph(post):
+            self._graph_out = self._post_physics(onset)
+        return pre, post
 
     # -- internals ----------------------------------------------------------------------------
     def _uniforms(self) -> torch.Tensor:
