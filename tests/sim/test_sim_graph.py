@@ -306,8 +306,12 @@ def test_cuda_graph_step_matches_eager_step() -> None:
             assert torch.equal(x[k], y[k]), (k, t)
         # a torque within round-off of its cut limit may flip the flag: allow a stray one
         assert int((x["saturated"] != y["saturated"]).sum()) <= 2, t
-        for k in ("obs", "disc_obs", "reward", "fault_limit", "lin_vel_error", "ang_vel_error"):
+        for k in ("obs", "reward", "fault_limit", "lin_vel_error", "ang_vel_error"):
             torch.testing.assert_close(x[k], y[k], atol=2e-2, rtol=1e-3, equal_nan=True)
+        torch.testing.assert_close(x["disc_obs"][:, :69], x["obs"])
+        # torques come from the one-iteration contact solve, whose result depends on the contact
+        # order (GPU atomics): seen on an H200, 9 of 5632 entries off by up to 0.33 N·m
+        torch.testing.assert_close(x["disc_obs"][:, 69:], y["disc_obs"][:, 69:], atol=1.0, rtol=0)
         for k in x:
             if k.startswith(("event/", "log/")):
                 torch.testing.assert_close(x[k], y[k], atol=1e-3, rtol=1e-3, msg=f"{k} {t}")
