@@ -383,14 +383,26 @@ def check_fault_rate(s: Summary, threshold: float = P_THRESHOLD) -> Check:
     if p is None or win is None:
         return Check("fault_rate", "skip", "p_fault or onset window not recorded")
     lo, hi = win
-    lengths = s.episodes["length"].astype(np.float64)
-    reach = np.clip(lengths - lo, 0, hi - lo) / (hi - lo)
-    pi = p * reach
-    mu, var = float(pi.sum()), float((pi * (1 - pi)).sum())
-    x = int((s.episodes["fault_joint"] >= 0).sum())
+    # A fault makes a fall more likely, so an episode's length depends on its own fault and
+    # p_fault x P(onset < length) is biased. Before its onset a planned fault changes nothing,
+    # so count with the onset hazard instead: at step s in [lo, hi) an episode that is still
+    # running and not yet faulted gets its onset with h(s) = (p/W) / (1 - p (s - lo)/W). The
+    # expected number of onsets is the sum of h over every such episode-step (the compensator
+    # of the onset count); it needs no assumption about what happens after an onset.
+    w = hi - lo
+    steps = np.arange(w, dtype=np.float64)
+    hazard = (p / w) / np.maximum(1.0 - p * steps / w, 1e-12)
+    cum_h = np.concatenate([[0.0], np.cumsum(hazard)])
+    cum_v = np.concatenate([[0.0], np.cumsum(hazard * (1.0 - hazard))])
+    lengths = s.episodes["length"].astype(np.int64)
+    faulted = s.episodes["fault_joint"] >= 0
+    last = np.where(faulted, s.episodes["onset"].astype(np.int64), lengths - 1)
+    at_risk = np.clip(np.minimum(last, hi - 1) - lo + 1, 0, w)  # steps at risk per episode
+    mu, var = float(cum_h[at_risk].sum()), float(cum_v[at_risk].sum())
+    x = int(faulted.sum())
     k = len(lengths)
-    text = (f"{x:,} of {k:,} episodes faulted, expected {mu:,.1f}"
-            f" (p_fault {p:g} x share of episodes lasting past the onset)")  # fmt: skip
+    text = (f"{x:,} of {k:,} episodes faulted, expected {mu:,.1f} (p_fault {p:g}, onsets in"
+            f" [{lo}, {hi}) steps, over the steps each episode ran before its onset)")  # fmt: skip
     if var <= 0:
         ok = abs(x - mu) < 0.5
         pval = 1.0 if ok else 0.0

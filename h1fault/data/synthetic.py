@@ -40,6 +40,9 @@ class SyntheticSpec:
     """Time-out length of an episode (steps)."""
     fall_prob: float = 0.0
     """Per-step probability that an episode terminates early."""
+    fault_fall_prob: float = 0.0
+    """Extra per-step fall probability while a fault is active (faults shorten episodes, as
+    on the robot)."""
     p_fault: float = 0.75
     """Probability that an episode gets a fault."""
     onset_window_steps: tuple[int, int] = (5, 30)
@@ -166,7 +169,7 @@ def write_synthetic_raw(
                 joint = np.where(active, planned, carried)
                 lim = np.where(active, scale * NOMINAL_LIMITS[np.maximum(planned, 0)], carried_lim)
                 sat = (joint >= 0) & (rng.random(n) < spec.sat_prob)
-                fell = rng.random(n) < spec.fall_prob
+                fell = rng.random(n) < spec.fall_prob + spec.fault_fall_prob * active
                 timeout = sie + 1 >= spec.episode_steps
                 term = fell & ~timeout
                 trunc = timeout

@@ -155,6 +155,26 @@ def test_fault_rate_disagreeing_with_p_fault_fails(balanced_raw: Path, tmp_path:
     assert st["fault_rate"] == "fail" and st["joint_distribution"] == "pass"
 
 
+def test_fault_rate_is_not_fooled_by_faults_that_cause_falls(tmp_path: Path) -> None:
+    """Faulted episodes fall early (as on the robot): their length depends on the fault, so the
+    expected rate must not be computed from it. Seen on a real 2048-env collect (p=5e-4)."""
+    from h1fault.data.synthetic import SyntheticSpec, write_synthetic_raw
+
+    spec = SyntheticSpec(num_envs=64, num_steps=600, episode_steps=200, p_fault=0.75,
+                         onset_window_steps=(20, 180), fault_fall_prob=0.05, seed=1)  # fmt: skip
+    raw = write_synthetic_raw(tmp_path / "raw.h5", spec)
+    ds = tmp_path / "ds.h5"
+    build_dataset([raw], ds)
+    rep = dataset_stats(ds)
+    st = _statuses(rep)
+    assert st["fault_rate"] == "pass", rep
+    with h5py.File(ds, "r") as f:
+        ep = f["episodes"][:]
+    # the defect is real: among fallen episodes nearly all are faulted
+    fell = ep["terminated"]
+    assert fell.sum() > 50 and (ep["fault_joint"][fell] >= 0).mean() > 0.95
+
+
 def test_labels_edited_after_build_fail(make_raw: Callable[..., Path], tmp_path: Path) -> None:
     ds = tmp_path / "ds.h5"
     build_dataset([make_raw()], ds)
