@@ -30,8 +30,11 @@ def joints(as_json: JsonOpt = False) -> None:
         print_json([r.__dict__ for r in rows])
         return
     table = Table(title="Unitree H1 joints (model order)")
-    for col in ("model idx", "name", "Isaac Lab idx", "torque limit (N·m)", "fault candidate"):
-        table.add_column(col, justify="right" if "idx" in col or "limit" in col else "left")
+    table.add_column("model", justify="right")
+    table.add_column("name", no_wrap=True)
+    table.add_column("Isaac Lab", justify="right")
+    table.add_column("limit N·m", justify="right")
+    table.add_column("fault candidate")
     for r in rows:
         table.add_row(
             str(r.index), r.name, str(r.isaaclab_index), f"{r.torque_limit:g}",
