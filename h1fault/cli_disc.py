@@ -18,9 +18,11 @@ from h1fault.cli_common import (
 
 disc_app = typer.Typer(
     no_args_is_help=True,
-    help="GRU fault discriminator: train, evaluate (streaming, as deployed), export.\n\n"
-    "Example: h1fault disc train ds.h5 -e h1 && h1fault disc eval "
-    "logs/disc/h1/<run>/checkpoints/best.pt ds.h5 --plots plots/",
+    help="GRU fault discriminator: train, calibrate the decision rule, evaluate (streaming, as "
+    "deployed), export.\n\n"
+    "Example: h1fault disc train ds.h5 -e h1 && h1fault disc calibrate "
+    "logs/disc/h1/<run>/checkpoints/best.pt ds.h5 && h1fault disc eval "
+    "logs/disc/h1/<run>/checkpoints/calibrated.pt ds.h5 --plots plots/",
 )
 
 DatasetArg = Annotated[Path, typer.Argument(help="Built dataset (h1fault dataset build).")]
@@ -102,6 +104,33 @@ def eval_cmd(
         float | None,
         typer.Option("--threshold", help="Fault probability threshold (default: checkpoint's)."),
     ] = None,
+    persistence: Annotated[
+        int | None,
+        typer.Option(
+            "--persistence",
+            "-k",
+            help="Steps a fault must persist to be declared (default: checkpoint's).",
+        ),
+    ] = None,
+    latch: Annotated[
+        bool | None,
+        typer.Option(
+            "--latch/--no-latch",
+            help="Keep the first declared fault for the episode (default: checkpoint's).",
+            show_default=False,
+        ),
+    ] = None,
+    pick_on: Annotated[
+        str | None,
+        typer.Option(
+            "--pick-on",
+            help="Pick the rule on this split first (as disc calibrate), then evaluate with it.",
+        ),
+    ] = None,
+    fa_target: Annotated[
+        float | None,
+        typer.Option("--fa-target", help="With --pick-on: healthy-episode false-alarm target."),
+    ] = None,
     labels: Annotated[
         str | None,
         typer.Option("--labels", help="Targets: saturation or onset (default: checkpoint's)."),
@@ -130,6 +159,10 @@ def eval_cmd(
         device=device,
         num_envs=envs,
         fault_threshold=threshold,
+        persistence=persistence,
+        latch=latch,
+        pick_on=pick_on,
+        fa_target=fa_target,
         target_labels=labels,
         window_s=window,
         cuda_graph=cuda_graph,
@@ -161,10 +194,16 @@ def print_eval_report(rep: dict[str, Any]) -> None:
         )
     console.print(table)
     fa = rep["false_alarms"]
+    rule = rep.get("decision_rule", {"text": f"threshold {rep['fault_threshold']}"})
+    cal = rep.get("calibration")
+    picked = f" (picked on {cal['split']})" if cal else ""
+    console.print(f"decision rule: {rule['text']}{picked}")
     console.print(
         f"false alarms: {_fmt(fa['healthy_step_rate'], pct=True)} of healthy steps, "
         f"{fa['healthy_episodes_with_alarm']}/{fa['healthy_episodes']} healthy episodes "
-        f"({_fmt(fa['healthy_episode_rate'], pct=True)}); threshold {rep['fault_threshold']}"
+        f"({_fmt(fa['healthy_episode_rate'], pct=True)}), "
+        f"{fa.get('fault_episodes_with_alarm_before_onset', '-')} fault episodes before onset, "
+        f"{_fmt(fa.get('alarms_per_healthy_hour'))} alarms per healthy hour"
     )
     qb = rep["quality_bar"]
     verdict = "[green]PASS[/]" if qb["pass"] else "[red]FAIL[/]"
@@ -175,6 +214,99 @@ def print_eval_report(rep: dict[str, Any]) -> None:
     )
     for path in rep.get("plots", []):
         err_console.print(f"wrote {path}")
+
+
+def print_rule_grid(rows: list[dict[str, Any]], latch: bool, mark: dict[str, Any] | None) -> None:
+    """Threshold × persistence table of one latch mode: identified within window / healthy-
+    episode false alarms; ``mark`` (a grid row) is starred."""
+    rows = [r for r in rows if r["latch"] == latch]
+    if not rows:
+        return
+    ths = sorted({r["fault_threshold"] for r in rows})
+    ks = sorted({r["persistence"] for r in rows})
+    cell = {(r["fault_threshold"], r["persistence"]): r for r in rows}
+    mode = "latched" if latch else "per step"
+    table = Table(title=f"identified ≤ window / healthy-episode false alarms ({mode})")
+    table.add_column("p ≥ \\ k", no_wrap=True)
+    for k in ks:
+        table.add_column(str(k), justify="right")
+    for th in ths:
+        cells = []
+        for k in ks:
+            r = cell.get((th, k))
+            if r is None:
+                cells.append("")
+                continue
+            star = "*" if mark is not None and all(r[x] == mark[x] for x in ("fault_threshold",
+                                                   "persistence", "latch")) else ""  # fmt: skip
+            ident = r["identified_within_window_of_saturation"]
+            fa = r["healthy_episode_false_alarm_rate"]
+            cells.append(f"{star}{_fmt(ident, pct=True)}/{_fmt(fa, pct=True)}")
+        table.add_row(f"{th:g}", *cells)
+    console.print(table)
+
+
+@disc_app.command("calibrate")
+@friendly_errors
+def calibrate_cmd(
+    checkpoint: CheckpointArg,
+    dataset: DatasetArg,
+    split: Annotated[str, typer.Option("--split", help="Split to pick the rule on.")] = "val",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Calibrated checkpoint (default: calibrated.pt beside CHECKPOINT)."
+        ),  # fmt: skip
+    ] = None,
+    fa_target: Annotated[
+        float, typer.Option("--fa-target", help="Healthy-episode false-alarm rate to stay below.")
+    ] = 0.01,
+    window: Annotated[
+        float, typer.Option("--window", help="Identification window after saturation (s).")
+    ] = 0.5,
+    device: DiscDeviceOpt = "auto",
+    envs: Annotated[
+        int, typer.Option("--envs", "-n", help="Streaming envs (episodes played in parallel).")
+    ] = 4096,
+    cuda_graph: Annotated[
+        bool, typer.Option("--cuda-graph", help="Replay the streaming step as a CUDA graph.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Pick the decision rule (threshold, persistence, latch) on a split and write it into a copy
+    of the checkpoint: max identification within the window with healthy-episode false alarms
+    below --fa-target.
+
+    Example: h1fault disc calibrate best.pt ds.h5 && h1fault disc eval calibrated.pt ds.h5
+    """
+    from h1fault.disc.calibrate import calibrate
+
+    target = out if out is not None else checkpoint.parent / "calibrated.pt"
+    rep = calibrate(
+        checkpoint, dataset, split=split, fa_target=fa_target, window_s=window, device=device,
+        num_envs=envs, out=target, cuda_graph=cuda_graph,
+    )  # fmt: skip
+    if json_out:
+        print_json(rep)
+        return
+    pick = rep["pick"]
+    print_rule_grid(rep["grid"], pick["latch"], pick)
+    for mode, row in rep["best_per_latch_mode"].items():
+        console.print(
+            f"best {mode:8s}: p ≥ {row['fault_threshold']:g}, k = {row['persistence']}: "
+            f"identified {_fmt(row['identified_within_window_of_saturation'], pct=True)}, "
+            f"healthy-episode false alarms {_fmt(row['healthy_episode_false_alarm_rate'], True)}"
+            + ("" if row["feasible"] else " (target not met)")
+        )
+    verdict = "" if rep["feasible"] else " [red](no rule meets the false-alarm target)[/]"
+    console.print(
+        f"picked on {rep['split']} ({rep['num_episodes']} episodes, "
+        f"{rep['num_healthy_episodes']} healthy): {rep['rule_text']}: identified "
+        f"{_fmt(pick['identified_within_window_of_saturation'], pct=True)}, healthy-episode "
+        f"false alarms {_fmt(pick['healthy_episode_false_alarm_rate'], pct=True)}, "
+        f"{_fmt(pick['alarms_per_healthy_hour'])} alarms per healthy hour{verdict}"
+    )
+    console.print(f"wrote {rep['out']}")
 
 
 @disc_app.command("export")

@@ -7,7 +7,9 @@ Layout (``torch.save``; read back with ``torch.load(..., weights_only=True)``)::
      "meta": {"obs_dim": 88, "hidden_size": ..., "num_layers": ...,
               "class_joints": [-1, j1, ...], "class_names": ["healthy", ...],
               "control_dt": 0.02, "fault_threshold": 0.0, "train_labels": "saturation",
-              "config": {...DiscConfig...}, "dataset": "...", "epoch": ..., "val": {...}}}
+              "persistence": 1, "latch": false,      # decision rule (absent in old files: 1, false)
+              "config": {...DiscConfig...}, "dataset": "...", "epoch": ..., "val": {...},
+              "calibration": {...}}}                 # only after ``disc calibrate``
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 
 from h1fault.disc.dataset import ClassSpec, DiscDataset
+from h1fault.disc.decision import DecisionRule
 from h1fault.disc.model import DiscriminatorNet
 from h1fault.errors import H1FaultError
 
@@ -35,6 +38,8 @@ META_KEYS = (
     "fault_threshold",
     "train_labels",
 )
+RULE_KEYS = ("persistence", "latch")
+"""Decision-rule meta keys added later: optional on load (defaults 1 and false)."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,21 @@ class DiscMeta:
     """Default decision threshold (see :func:`h1fault.disc.model.decide`)."""
     train_labels: str
     """Target definition used in training: saturation or onset."""
+    persistence: int = 1
+    """Default decision rule: steps a raw fault decision must persist before it is declared."""
+    latch: bool = False
+    """Default decision rule: the first declaration stands until the episode ends."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """Config, dataset path, epoch, val metrics (informational)."""
+    """Config, dataset path, epoch, val metrics, calibration (informational)."""
 
     @property
     def classes(self) -> ClassSpec:
         return ClassSpec(joints=self.class_joints, names=self.class_names)
+
+    @property
+    def rule(self) -> DecisionRule:
+        """The checkpoint's decision rule (threshold, persistence, latch)."""
+        return DecisionRule(self.fault_threshold, self.persistence, self.latch)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +88,8 @@ class DiscMeta:
             "control_dt": self.control_dt,
             "fault_threshold": self.fault_threshold,
             "train_labels": self.train_labels,
+            "persistence": self.persistence,
+            "latch": self.latch,
             **self.extra,
         }
 
@@ -131,8 +147,14 @@ def load_checkpoint(
         control_dt=float(raw["control_dt"]),
         fault_threshold=float(raw["fault_threshold"]),
         train_labels=str(raw["train_labels"]),
-        extra={k: v for k, v in raw.items() if k not in META_KEYS},
+        persistence=int(raw.get("persistence", 1)),
+        latch=bool(raw.get("latch", False)),
+        extra={k: v for k, v in raw.items() if k not in (*META_KEYS, *RULE_KEYS)},
     )
+    try:
+        meta.rule  # noqa: B018  (validates threshold and persistence)
+    except H1FaultError as exc:
+        raise H1FaultError(f"{path}: bad decision rule in checkpoint meta ({exc})") from None
     if len(meta.class_joints) != len(meta.class_names) or meta.class_joints[:1] != (-1,):
         raise H1FaultError(f"{path}: inconsistent class list in checkpoint meta")
     net = DiscriminatorNet(meta.obs_dim, len(meta.class_joints), meta.hidden_size, meta.num_layers)

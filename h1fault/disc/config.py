@@ -46,6 +46,10 @@ class DiscConfig:
     """Fault target from first saturation (before it the cut is unobservable) or from onset."""
     fault_threshold: float = 0.0
     """Decision rule: argmax, but a fault class wins only if its probability >= this (0 = off)."""
+    persistence: int = 1
+    """Decision rule: declare a fault once the same fault class won this many steps in a row."""
+    latch: bool = False
+    """Decision rule: keep the first declared fault until the episode ends (else per step)."""
     std_floor: float = 1e-2
     """Lower bound on the normalisation std, so near-constant features do not blow up."""
     select_metric: str = "balanced_accuracy"
@@ -56,7 +60,8 @@ class DiscConfig:
     """Torch device: auto (cuda if available), cpu, cuda or cuda:N."""
 
     def __post_init__(self) -> None:
-        for name in ("hidden_size", "num_layers", "chunk_len", "batch_lanes", "epochs"):
+        positive = ("hidden_size", "num_layers", "chunk_len", "batch_lanes", "epochs")
+        for name in (*positive, "persistence"):
             if getattr(self, name) < 1:
                 raise H1FaultError(f"disc config: {name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:

@@ -2,7 +2,8 @@
 
 Each lane is one env of a :class:`~h1fault.disc.model.StreamingDiscriminator`; it plays test
 episodes back to back, one step per call, with ``episode_start`` true on each episode's first
-step. No chunking, no look-ahead: the same code path a controller would run.
+step, and its decision rule (threshold, persistence, latch) runs in the same loop. No chunking, no
+look-ahead: the same code path a controller would run.
 """
 
 from __future__ import annotations
@@ -13,14 +14,52 @@ from typing import Any
 import numpy as np
 import torch
 
+from h1fault.disc.calibrate import RuleScorer
 from h1fault.disc.checkpoint import check_compatible, load_checkpoint
-from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
+from h1fault.disc.dataset import DiscDataset, SplitData
+from h1fault.disc.decision import DecisionRule
 from h1fault.disc.lanes import lane_schedule
 from h1fault.disc.metrics import EvalArrays, evaluate_predictions
-from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator, decide
+from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator
 from h1fault.disc.runtime import make_progress, resolve_device
 from h1fault.errors import H1FaultError
 from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB
+
+
+def stream_split_decisions(
+    net: DiscriminatorNet,
+    split: SplitData,
+    rule: DecisionRule | None = None,
+    *,
+    num_envs: int = 4096,
+    device: str | torch.device = "cpu",
+    cuda_graph: bool = False,
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities and declared classes under ``rule`` for every row of ``split``,
+    streamed step by step (:meth:`StreamingDiscriminator.step_decision`).
+
+    Returns (S, C) float32 and (S,) int64, both on the CPU.
+    """
+    device = torch.device(device)
+    sched = lane_schedule(split.ep_start, split.ep_length, num_envs, chunk_len=1)
+    lanes = sched.num_lanes
+    disc = StreamingDiscriminator(net, lanes, device=device, cuda_graph=cuda_graph, rule=rule)
+    obs_all = split.obs.to(device)
+    n = split.num_samples
+    # One spare row absorbs idle lanes' outputs, so no boolean indexing (and no GPU sync) per step.
+    out = torch.zeros(n + 1, net.num_classes, device=device)
+    declared = torch.zeros(n + 1, dtype=torch.int64, device=device)
+    sched = sched.to(device)
+    write_idx = torch.where(sched.length > 0, sched.start, torch.full_like(sched.start, n))
+    with make_progress(progress) as bar:
+        task = bar.add_task(f"streaming {split.name}", total=sched.num_iters, info="")
+        for i in range(sched.num_iters):
+            dec, probs = disc.step_decision(obs_all.index_select(0, sched.start[i]), sched.first[i])
+            out.index_copy_(0, write_idx[i], probs)
+            declared.index_copy_(0, write_idx[i], dec)
+            bar.advance(task)
+    return out[:n].cpu(), declared[:n].cpu()
 
 
 def stream_split(
@@ -36,64 +75,14 @@ def stream_split(
 
     Returns (S, C) float32 on the CPU.
     """
-    device = torch.device(device)
-    sched = lane_schedule(split.ep_start, split.ep_length, num_envs, chunk_len=1)
-    lanes = sched.num_lanes
-    disc = StreamingDiscriminator(net, lanes, device=device, cuda_graph=cuda_graph)
-    obs_all = split.obs.to(device)
-    n = split.num_samples
-    # One spare row absorbs idle lanes' outputs, so no boolean indexing (and no GPU sync) per step.
-    out = torch.zeros(n + 1, net.num_classes, device=device)
-    sched = sched.to(device)
-    write_idx = torch.where(sched.length > 0, sched.start, torch.full_like(sched.start, n))
-    with make_progress(progress) as bar:
-        task = bar.add_task(f"streaming {split.name}", total=sched.num_iters, info="")
-        for i in range(sched.num_iters):
-            probs = disc.step(obs_all.index_select(0, sched.start[i]), sched.first[i])
-            out.index_copy_(0, write_idx[i], probs)
-            bar.advance(task)
-    out = out[:n]
-    return out.cpu()
+    probs, _ = stream_split_decisions(
+        net, split, num_envs=num_envs, device=device, cuda_graph=cuda_graph, progress=progress
+    )
+    return probs
 
 
 SWEEP = (0.0, 0.5, 0.7, 0.9, 0.95, 0.99)
 """Fault thresholds scored by ``threshold_sweep`` (plus the one in use)."""
-
-
-def threshold_sweep(
-    probs: torch.Tensor,
-    data: SplitData,
-    classes: ClassSpec,
-    target_labels: str,
-    control_dt: float,
-    window_s: float,
-    thresholds: list[float],
-) -> list[dict[str, Any]]:
-    """Headline metrics for several fault thresholds: the identification/false-alarm trade-off."""
-    rows = []
-    for th in thresholds:
-        rep, _ = evaluate_predictions(
-            decide(probs, th).numpy(),
-            data,
-            classes,
-            target_labels=target_labels,
-            control_dt=control_dt,
-            window_s=window_s,
-        )
-        det = rep["detection"]["overall"]
-        rows.append(
-            {
-                "fault_threshold": th,
-                "identified_within_window_of_saturation": det[
-                    "identified_within_window_of_saturation"
-                ],
-                "latency_from_saturation_median_s": det["latency_from_saturation_median_s"],
-                "latency_from_saturation_p90_s": det["latency_from_saturation_p90_s"],
-                "healthy_episode_false_alarm_rate": rep["false_alarms"]["healthy_episode_rate"],
-                "healthy_step_false_alarm_rate": rep["false_alarms"]["healthy_step_rate"],
-            }
-        )
-    return rows
 
 
 def evaluate(
@@ -104,6 +93,10 @@ def evaluate(
     device: str = "auto",
     num_envs: int = 4096,
     fault_threshold: float | None = None,
+    persistence: int | None = None,
+    latch: bool | None = None,
+    pick_on: str | None = None,
+    fa_target: float | None = None,
     target_labels: str | None = None,
     window_s: float = 0.5,
     cuda_graph: bool = False,
@@ -112,8 +105,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on one split of ``dataset``; returns the JSON-able report.
 
-    ``fault_threshold`` and ``target_labels`` default to the checkpoint's own.
+    The decision rule is the checkpoint's, with ``fault_threshold``, ``persistence`` and
+    ``latch`` overriding its parts; or, with ``pick_on`` (e.g. ``"val"``), the rule
+    :func:`~h1fault.disc.calibrate.calibrate` picks on that split (``fa_target``: its
+    false-alarm target). ``target_labels`` defaults to the checkpoint's.
     """
+    from h1fault.disc.calibrate import calibrate, rule_of
+
     dev = resolve_device(device)
     net, meta = load_checkpoint(checkpoint, dev)
     ds = DiscDataset(dataset)
@@ -121,23 +119,55 @@ def evaluate(
     data = ds.load_split(split)
     if data.num_episodes == 0:
         raise H1FaultError(f"{dataset}: the {split} split has no episodes")
-    threshold = meta.fault_threshold if fault_threshold is None else fault_threshold
-    if not 0.0 <= threshold <= 1.0:
-        raise H1FaultError(f"fault threshold must be in [0, 1], got {threshold}")
+    calibration = None
+    if pick_on is not None:
+        if (fault_threshold, persistence, latch) != (None, None, None):
+            raise H1FaultError(
+                "--pick-on picks the whole rule; drop --threshold/--persistence/--latch"
+            )
+        if pick_on == split:
+            raise H1FaultError(f"picking the rule on the evaluated split ({split}) tunes on it")
+        kw = {} if fa_target is None else {"fa_target": fa_target}
+        calibration = calibrate(
+            checkpoint, dataset, split=pick_on, window_s=window_s, device=str(dev),
+            num_envs=num_envs, cuda_graph=cuda_graph, progress=progress, **kw,
+        )  # fmt: skip
+        calibration.pop("grid")
+        rule = rule_of(calibration["pick"])
+    else:
+        base = meta.rule
+        rule = DecisionRule(
+            base.fault_threshold if fault_threshold is None else fault_threshold,
+            base.persistence if persistence is None else persistence,
+            base.latch if latch is None else latch,
+        )
     labels = target_labels or meta.train_labels
-    probs = stream_split(
-        net, data, num_envs=num_envs, device=dev, cuda_graph=cuda_graph, progress=progress
+    probs, pred_t = stream_split_decisions(
+        net, data, rule, num_envs=num_envs, device=dev, cuda_graph=cuda_graph, progress=progress
     )
-    pred = decide(probs, threshold).numpy()
+    pred = pred_t.numpy()
+    scorer = RuleScorer(probs, data, ds.classes, control_dt=ds.control_dt, window_s=window_s)
+    if not np.array_equal(scorer.declared(rule), pred):  # streaming rule == offline rule
+        raise H1FaultError("internal: streamed decisions differ from the offline decision rule")
     report, arrays = evaluate_predictions(
         pred, data, ds.classes, target_labels=labels, control_dt=ds.control_dt, window_s=window_s
     )
-    report["fault_threshold"] = threshold
+    report["fault_threshold"] = rule.fault_threshold
+    report["decision_rule"] = {**rule.to_dict(), "text": rule.describe()}
+    if calibration is not None:
+        report["calibration"] = calibration
     if tuple(ds.joint_names) == JOINT_NAMES:  # legacy logs and users think in Isaac Lab order too
         for row in report["detection"]["per_joint"]:
             row["isaaclab_index"] = int(MODEL_TO_ISAACLAB[row["joint_index"]])
-    report["threshold_sweep"] = threshold_sweep(
-        probs, data, ds.classes, labels, ds.control_dt, window_s, sorted({*SWEEP, threshold})
+    report["threshold_sweep"] = scorer.grid(
+        sorted({*SWEEP, rule.fault_threshold}), [rule.persistence], [rule.latch]
+    )
+    from h1fault.disc.calibrate import LATCHES, PERSISTENCES, THRESHOLDS
+
+    report["rule_grid"] = scorer.grid(
+        sorted({*THRESHOLDS, rule.fault_threshold}),
+        sorted({*PERSISTENCES, rule.persistence}),
+        LATCHES,
     )
     report["checkpoint"] = str(checkpoint)
     report["dataset"] = str(dataset)

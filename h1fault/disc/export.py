@@ -5,9 +5,13 @@ The exported function is stateless; the caller holds the hidden state::
     m = torch.jit.load("disc.ts")                  # or an onnxruntime session on disc.onnx
     h = m.initial_state(num_envs)                  # (L, N, H) zeros
     probs, h = m(obs, episode_start, h)            # obs (N, 88) float32, episode_start (N,) bool
+    s = m.initial_decision_state(num_envs)         # (3, N) int64 zeros (TorchScript only)
+    declared, s = m.decide(probs, episode_start, s)   # (N,) int64, the checkpoint's rule
 
-``probs`` is (N, C) with class 0 healthy; class names and joint indices are stored beside the
-weights (TorchScript extra file ``meta.json``; ONNX metadata key ``h1fault_disc``).
+``probs`` is (N, C) with class 0 healthy; class names, joint indices and the decision rule
+(``fault_threshold``, ``persistence``, ``latch``) are stored beside the weights (TorchScript extra
+file ``meta.json``; ONNX metadata key ``h1fault_disc``). The ONNX graph is the probability step
+only; its caller applies the rule (:mod:`h1fault.disc.decision`) from the metadata.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def export_torchscript(checkpoint: str | Path, out: str | Path) -> dict[str, Any
     Returns ``{"path", "format", "max_abs_diff"}``.
     """
     net, meta = load_checkpoint(checkpoint)
-    step = StreamingStep(net).eval()
+    step = StreamingStep(net, meta.rule).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # torch 2.13 marks TorchScript deprecated; it still works
@@ -68,8 +72,18 @@ def export_torchscript(checkpoint: str | Path, out: str | Path) -> dict[str, Any
     with torch.no_grad():
         ref_p, ref_h = step(*args)
         got_p, got_h = loaded(*args)
+        state = step.initial_decision_state(args[0].shape[0])
+        ref_d, ref_s = step.decide(ref_p, args[1], state)
+        got_d, got_s = loaded.decide(ref_p, args[1], state)
     diff = max((ref_p - got_p).abs().max().item(), (ref_h - got_h).abs().max().item())
-    return {"path": str(out), "format": "torchscript", "max_abs_diff": diff}
+    if not (torch.equal(ref_d, got_d) and torch.equal(ref_s, got_s)):
+        raise H1FaultError(f"{out}: the exported decision rule differs from the Python one")
+    return {
+        "path": str(out),
+        "format": "torchscript",
+        "max_abs_diff": diff,
+        "decision_rule": meta.rule.to_dict(),
+    }
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:

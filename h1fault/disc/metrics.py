@@ -12,7 +12,10 @@ Definitions (also in docs/commands_disc.md):
   that saturate.
 * Latency quantiles count undetected episodes as infinitely late (null in JSON), nearest-rank.
 * **False alarms**: healthy steps (dataset label -1, including steps before a fault's onset)
-  predicted as any fault; healthy episodes (no fault) with at least one such step.
+  predicted as any fault; healthy episodes (no fault) with at least one such step; fault episodes
+  with one before the onset; and *alarm onsets* (a healthy step predicted as a fault class other
+  than the previous step's prediction) per hour of healthy steps, which pools healthy episodes and
+  the pre-onset part of fault episodes.
 """
 
 from __future__ import annotations
@@ -59,6 +62,15 @@ def detection_step(
     pos = np.arange(len(pred), dtype=np.int64) - np.repeat(ep_start, ep_length)
     last_wrong_plus_one = np.where(pred != per_step, pos + 1, 0)
     return np.maximum.reduceat(last_wrong_plus_one, ep_start).astype(np.int64)
+
+
+def alarm_onsets(pred: np.ndarray, ep_start: np.ndarray, healthy_step: np.ndarray) -> np.ndarray:
+    """Healthy steps where an alarm starts: predicted fault class differs from the previous
+    step's prediction (or the episode's first step). All (S,); returns bool (S,)."""
+    new = np.ones(len(pred), dtype=bool)
+    new[1:] = pred[1:] != pred[:-1]
+    new[ep_start] = True
+    return healthy_step & (pred != 0) & new
 
 
 def latency(detect: np.ndarray, ref: np.ndarray, ep_length: np.ndarray) -> np.ndarray:
@@ -113,8 +125,13 @@ def evaluate_predictions(
     ep_cls = classes.label_to_class(split.ep_fault_joint)
     healthy_ep = ep_cls == 0
     ep_alarm = np.zeros(split.num_episodes, dtype=bool)
+    ep_healthy_alarm = np.zeros(split.num_episodes, dtype=bool)
     if split.num_episodes:
         ep_alarm = np.add.reduceat(alarm_step.astype(np.int64), split.ep_start) > 0
+        ep_healthy_alarm = (
+            np.add.reduceat((alarm_step & healthy_step).astype(np.int64), split.ep_start) > 0
+        )
+    onsets = int(alarm_onsets(pred, split.ep_start, healthy_step).sum())
 
     detect = detection_step(pred, split.ep_start, split.ep_length, ep_cls)
     fault_ep = ~healthy_ep
@@ -186,6 +203,12 @@ def evaluate_predictions(
             "healthy_episodes": n_healthy_ep,
             "healthy_episodes_with_alarm": int((ep_alarm & healthy_ep).sum()),
             "healthy_episode_rate": fa_ep,
+            "fault_episodes_with_alarm_before_onset": int((ep_healthy_alarm & fault_ep).sum()),
+            "fault_episode_alarm_before_onset_rate": _rate(
+                int((ep_healthy_alarm & fault_ep).sum()), int(fault_ep.sum())
+            ),
+            "healthy_alarm_onsets": onsets,
+            "alarms_per_healthy_hour": _rate(onsets, healthy_step.sum() * control_dt / 3600.0),
         },
         "detection": {"overall": overall, "per_joint": per_joint},
         "quality_bar": {

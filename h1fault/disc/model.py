@@ -13,6 +13,7 @@ import copy
 import torch
 from torch import nn
 
+from h1fault.disc.decision import DecisionRule, DecisionStep, raw_decision
 from h1fault.errors import H1FaultError
 
 
@@ -89,10 +90,15 @@ class StreamingStep(nn.Module):
     ``forward(obs (N, obs_dim), episode_start (N,) bool, hidden (L, N, H))
     -> (probs (N, C), new hidden (L, N, H))``. Rows with ``episode_start`` true start from a zero
     hidden state; other rows continue from ``hidden``.
+
+    ``decide(probs, episode_start, state (3, N) int64) -> (declared (N,) int64, new state)``
+    applies the decision rule (threshold, persistence, latch; see :mod:`h1fault.disc.decision`)
+    with its state zeroed where ``episode_start``; ``initial_decision_state(N)`` gives zeros.
     """
 
-    def __init__(self, net: DiscriminatorNet) -> None:
+    def __init__(self, net: DiscriminatorNet, rule: DecisionRule | None = None) -> None:
         super().__init__()
+        self.decision = DecisionStep(rule)
         self.register_buffer("obs_mean", net.obs_mean)
         self.register_buffer("obs_std", net.obs_std)
         g = net.gru
@@ -114,6 +120,18 @@ class StreamingStep(nn.Module):
         """Zero hidden state for ``num_envs`` envs. Shape: (L, num_envs, H)."""
         return torch.zeros(self.num_layers, num_envs, self.hidden_size, device=self.obs_mean.device)
 
+    @torch.jit.export
+    def initial_decision_state(self, num_envs: int) -> torch.Tensor:
+        """Zero decision-rule state for ``num_envs`` envs. Shape: (3, num_envs) int64."""
+        return self.decision.initial_state(num_envs, self.obs_mean.device)
+
+    @torch.jit.export
+    def decide(
+        self, probs: torch.Tensor, episode_start: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Declared class per env (N,) int64 (0 = healthy) and the new rule state (3, N)."""
+        return self.decision(probs, episode_start, state)
+
     def forward(
         self, obs: torch.Tensor, episode_start: torch.Tensor, hidden: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,13 +150,18 @@ class StreamingDiscriminator:
 
     Example::
 
-        disc = StreamingDiscriminator(net, num_envs=4096, device="cuda", cuda_graph=True)
+        disc = StreamingDiscriminator(net, num_envs=4096, device="cuda", cuda_graph=True,
+                                      rule=meta.rule)
         probs = disc.step(obs, episode_start)   # obs (4096, 88), episode_start (4096,) bool
+        # or, with the decision rule (threshold, persistence, latch) applied:
+        declared, probs = disc.step_decision(obs, episode_start)   # declared (4096,) int64
 
     Pass ``episode_start[n] = True`` on the first observation of each new episode of env ``n``
-    (after a reset, terminated or truncated); that env's hidden state is zeroed before the step.
-    With ``cuda_graph`` the step is captured once and replayed; the returned tensor is then a
-    static buffer overwritten by the next call (clone it to keep it).
+    (after a reset, terminated or truncated); that env's hidden state and decision-rule state are
+    zeroed before the step. With ``cuda_graph`` the step is captured once and replayed; the
+    returned probabilities are then a static buffer overwritten by the next call (clone them to
+    keep them). Call either :meth:`step_decision` every step, or :meth:`step` and then
+    :meth:`decide` with the same ``episode_start`` (the rule's persistence counter lives here).
     """
 
     def __init__(
@@ -147,13 +170,18 @@ class StreamingDiscriminator:
         num_envs: int,
         device: str | torch.device = "cpu",
         cuda_graph: bool = False,
+        rule: DecisionRule | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.num_envs = num_envs
+        self.rule = rule or DecisionRule()
+        """The decision rule of :meth:`decide` (default: plain argmax, no persistence)."""
         # A private copy: moving shared Parameters to another device would move the caller's net.
-        self.step_module = StreamingStep(copy.deepcopy(net)).to(self.device).eval()
+        self.step_module = StreamingStep(copy.deepcopy(net), self.rule).to(self.device).eval()
         self.hidden = self.step_module.initial_state(num_envs)
         """Current hidden state. Shape: (L, num_envs, H)."""
+        self.decision_state = self.step_module.initial_decision_state(num_envs)
+        """Decision-rule state: run class, run length, latched class. Shape: (3, num_envs) int64."""
         self._graph: torch.cuda.CUDAGraph | None = None
         if cuda_graph:
             if self.device.type != "cuda":
@@ -161,8 +189,9 @@ class StreamingDiscriminator:
             self._capture()
 
     def reset(self) -> None:
-        """Zero every env's hidden state (in place, so a captured graph stays valid)."""
+        """Zero every env's hidden and decision state (in place: a captured graph stays valid)."""
         self.hidden.zero_()
+        self.decision_state.zero_()
 
     @torch.inference_mode()
     def _capture(self) -> None:
@@ -199,13 +228,26 @@ class StreamingDiscriminator:
         self._graph.replay()
         return self._probs
 
+    @torch.inference_mode()
+    def decide(self, probs: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
+        """Advance the decision rule by one step: declared class per env (num_envs,) int64,
+        0 = healthy. ``probs`` from :meth:`step` of the same step, same ``episode_start``."""
+        declared, state = self.step_module.decide(
+            probs.to(self.device), episode_start.to(self.device), self.decision_state
+        )
+        self.decision_state.copy_(state)
+        return declared
+
+    def step_decision(
+        self, obs: torch.Tensor, episode_start: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`step` then :meth:`decide`: (declared (num_envs,) int64, probs (num_envs, C))."""
+        probs = self.step(obs, episode_start)
+        return self.decide(probs, episode_start), probs
+
 
 def decide(probs: torch.Tensor, fault_threshold: float = 0.0) -> torch.Tensor:
-    """The decision rule: argmax, but a fault class only if its probability >= ``fault_threshold``.
-
-    probs: (..., C) with class 0 healthy. Returns (...) int64 class indices.
-    """
-    prob, cls = probs.max(dim=-1)
-    if fault_threshold > 0:
-        cls = torch.where((cls != 0) & (prob < fault_threshold), torch.zeros_like(cls), cls)
-    return cls
+    """Per-step raw decision: argmax, but a fault class only if its probability >=
+    ``fault_threshold``. probs: (..., C), class 0 healthy → (...) int64. Persistence and latching
+    need the episode: :mod:`h1fault.disc.decision`."""
+    return raw_decision(probs, fault_threshold)

@@ -26,9 +26,10 @@ from rich.console import Console
 from h1fault.disc.checkpoint import DiscMeta, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
+from h1fault.disc.decision import DecisionRule, declare
 from h1fault.disc.lanes import LaneSchedule, lane_schedule
 from h1fault.disc.metrics import evaluate_predictions
-from h1fault.disc.model import DiscriminatorNet, decide
+from h1fault.disc.model import DiscriminatorNet
 from h1fault.disc.runtime import make_progress, resolve_device
 from h1fault.errors import H1FaultError
 from h1fault.provenance import new_run_dir, package_versions, save_code_state
@@ -156,7 +157,8 @@ def val_metrics(
     sched = lane_schedule(split.ep_start, split.ep_length, cfg.batch_lanes, cfg.chunk_len)
     logits = predict_chunks(net, split.obs, sched.to(split.obs.device))
     loss = F.cross_entropy(logits, targets, weight=weight).item()
-    pred = decide(torch.softmax(logits, -1), cfg.fault_threshold).cpu().numpy()
+    rule = DecisionRule(cfg.fault_threshold, cfg.persistence, cfg.latch)
+    pred = declare(torch.softmax(logits, -1), split.ep_start, split.ep_length, rule)
     rep, _ = evaluate_predictions(
         pred, split, classes, target_labels=cfg.train_labels, control_dt=control_dt
     )
@@ -275,6 +277,8 @@ def train(
         control_dt=ds.control_dt,
         fault_threshold=cfg.fault_threshold,
         train_labels=cfg.train_labels,
+        persistence=cfg.persistence,
+        latch=cfg.latch,
     )
     best: dict[str, Any] | None = None
     best_epoch = -1

@@ -38,6 +38,34 @@ def test_torchscript_round_trip(trained, tmp_path: Path) -> None:
     for t in range(obs.shape[0]):
         p, h = m(obs[t], start[t], h)
         torch.testing.assert_close(p, ref.step(obs[t], start[t]), atol=1e-6, rtol=0)
+    assert (meta["persistence"], meta["latch"]) == (1, False)
+
+
+def test_torchscript_carries_the_decision_rule(trained, tmp_path: Path) -> None:
+    """A calibrated checkpoint's rule (threshold, persistence, latch) runs inside the export and
+    declares exactly what StreamingDiscriminator.step_decision declares."""
+    from dataclasses import replace
+
+    from h1fault.disc import save_checkpoint
+    from h1fault.disc.decision import DecisionRule
+
+    net, meta = load_checkpoint(trained.best_checkpoint)
+    rule = DecisionRule(0.4, 3, latch=True)
+    meta = replace(meta, fault_threshold=0.4, persistence=3, latch=True)
+    save_checkpoint(tmp_path / "r.pt", net, meta)
+    res = export(tmp_path / "r.pt", tmp_path / "r.ts")
+    assert res["decision_rule"] == rule.to_dict()
+    files = {"meta.json": ""}
+    m = torch.jit.load(str(tmp_path / "r.ts"), _extra_files=files)
+    assert json.loads(files["meta.json"])["persistence"] == 3
+    ref = StreamingDiscriminator(net, 5, rule=rule)
+    obs, start = _stream_inputs(steps=30)
+    h, s = m.initial_state(5), m.initial_decision_state(5)
+    for t in range(obs.shape[0]):
+        p, h = m(obs[t], start[t], h)
+        d, s = m.decide(p, start[t], s)
+        want, _ = ref.step_decision(obs[t], start[t])
+        assert torch.equal(d, want)
 
 
 def test_onnx_missing_is_a_one_line_error(trained, tmp_path: Path) -> None:

@@ -68,6 +68,10 @@ def test_metrics_match_hand_computation() -> None:
     assert fa["healthy_step_rate"] == pytest.approx(2 / 15)
     assert (fa["healthy_episodes"], fa["healthy_episodes_with_alarm"]) == (2, 1)
     assert fa["healthy_episode_rate"] == 0.5
+    assert fa["fault_episodes_with_alarm_before_onset"] == 1  # E5 step 0
+    assert fa["fault_episode_alarm_before_onset_rate"] == 0.25
+    assert fa["healthy_alarm_onsets"] == 2  # E1 step 1, E5 step 0
+    assert fa["alarms_per_healthy_hour"] == pytest.approx(2 / (15 * 0.1 / 3600))
 
     overall = rep["detection"]["overall"]
     assert overall["episodes"] == 4 and overall["saturating_episodes"] == 3
