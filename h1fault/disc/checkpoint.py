@@ -8,6 +8,7 @@ Layout (``torch.save``; read back with ``torch.load(..., weights_only=True)``)::
               "class_joints": [-1, j1, ...], "class_names": ["healthy", ...],
               "control_dt": 0.02, "fault_threshold": 0.0, "train_labels": "saturation",
               "persistence": 1, "latch": false,      # decision rule (absent in old files: 1, false)
+              "features": "pd",                      # derived inputs (absent in old files: raw)
               "config": {...DiscConfig...}, "dataset": "...", "epoch": ..., "val": {...},
               "calibration": {...}}}                 # only after ``disc calibrate``
 """
@@ -38,8 +39,8 @@ META_KEYS = (
     "fault_threshold",
     "train_labels",
 )
-RULE_KEYS = ("persistence", "latch")
-"""Decision-rule meta keys added later: optional on load (defaults 1 and false)."""
+RULE_KEYS = ("persistence", "latch", "features")
+"""Meta keys added later: optional on load (defaults 1, false and "raw")."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class DiscMeta:
     """Default decision rule: steps a raw fault decision must persist before it is declared."""
     latch: bool = False
     """Default decision rule: the first declaration stands until the episode ends."""
+    features: str = "raw"
+    """Derived input features inside the model (:mod:`h1fault.disc.features`)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Config, dataset path, epoch, val metrics, calibration (informational)."""
 
@@ -90,6 +93,7 @@ class DiscMeta:
             "train_labels": self.train_labels,
             "persistence": self.persistence,
             "latch": self.latch,
+            "features": self.features,
             **self.extra,
         }
 
@@ -149,6 +153,7 @@ def load_checkpoint(
         train_labels=str(raw["train_labels"]),
         persistence=int(raw.get("persistence", 1)),
         latch=bool(raw.get("latch", False)),
+        features=str(raw.get("features", "raw")),
         extra={k: v for k, v in raw.items() if k not in (*META_KEYS, *RULE_KEYS)},
     )
     try:
@@ -157,7 +162,16 @@ def load_checkpoint(
         raise H1FaultError(f"{path}: bad decision rule in checkpoint meta ({exc})") from None
     if len(meta.class_joints) != len(meta.class_names) or meta.class_joints[:1] != (-1,):
         raise H1FaultError(f"{path}: inconsistent class list in checkpoint meta")
-    net = DiscriminatorNet(meta.obs_dim, len(meta.class_joints), meta.hidden_size, meta.num_layers)
+    try:
+        net = DiscriminatorNet(
+            meta.obs_dim,
+            len(meta.class_joints),
+            meta.hidden_size,
+            meta.num_layers,
+            features=meta.features,
+        )
+    except H1FaultError as exc:
+        raise H1FaultError(f"{path}: {exc}") from None
     state = blob["state_dict"]
     expected = net.state_dict()
     missing_w = sorted(set(expected) - set(state))

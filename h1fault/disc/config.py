@@ -7,11 +7,12 @@ from typing import Any
 
 from h1fault.config import apply_overrides as apply_config_overrides
 from h1fault.config import from_dict, to_dict
+from h1fault.disc.features import FEATURE_SETS
 from h1fault.errors import H1FaultError
 
 CLASS_WEIGHTING_MODES = ("inverse", "sqrt", "none")
 TRAIN_LABEL_MODES = ("saturation", "onset")
-SELECT_METRICS = ("balanced_accuracy", "loss")
+SELECT_METRICS = ("balanced_accuracy", "loss", "calibrated")
 LR_SCHEDULES = ("cosine", "constant")
 
 
@@ -42,6 +43,10 @@ class DiscConfig:
     class_weighting: str = "sqrt"
     """Cross-entropy class weights from train-split counts: sqrt (1/sqrt n), inverse (1/n), none.
     sqrt by default: full inverse weighting buys fault recall with healthy false alarms."""
+    healthy_weight: float = 1.0
+    """Extra factor on the healthy class's loss weight (false alarms are expensive)."""
+    label_smoothing: float = 0.0
+    """Cross-entropy label smoothing."""
     train_labels: str = "saturation"
     """Fault target from first saturation (before it the cut is unobservable) or from onset."""
     fault_threshold: float = 0.0
@@ -50,10 +55,14 @@ class DiscConfig:
     """Decision rule: declare a fault once the same fault class won this many steps in a row."""
     latch: bool = False
     """Decision rule: keep the first declared fault until the episode ends (else per step)."""
+    features: str = "raw"
+    """Model inputs: raw (the 88 observations) or pd (plus each joint's PD position error and
+    torque residual, computed inside the model; see h1fault.disc.features)."""
     std_floor: float = 1e-2
     """Lower bound on the normalisation std, so near-constant features do not blow up."""
     select_metric: str = "balanced_accuracy"
-    """Best checkpoint by val balanced accuracy (higher is better) or val loss (lower)."""
+    """Best checkpoint by val balanced accuracy, val loss, or calibrated (identification within
+    the window under the best latched rule of a small grid with < 1% healthy-episode alarms)."""
     seed: int = 0
     """Seed for weights init and episode shuffling."""
     device: str = "auto"
@@ -64,6 +73,14 @@ class DiscConfig:
         for name in (*positive, "persistence"):
             if getattr(self, name) < 1:
                 raise H1FaultError(f"disc config: {name} must be >= 1, got {getattr(self, name)}")
+        if self.healthy_weight <= 0:
+            raise H1FaultError(
+                f"disc config: healthy_weight must be > 0, got {self.healthy_weight}"
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise H1FaultError(
+                f"disc config: label_smoothing must be in [0, 1), got {self.label_smoothing}"
+            )
         if self.lr <= 0:
             raise H1FaultError(f"disc config: lr must be > 0, got {self.lr}")
         if not 0.0 <= self.fault_threshold <= 1.0:
@@ -77,6 +94,7 @@ class DiscConfig:
             ("train_labels", TRAIN_LABEL_MODES),
             ("select_metric", SELECT_METRICS),
             ("lr_schedule", LR_SCHEDULES),
+            ("features", FEATURE_SETS),
         ):
             if getattr(self, name) not in allowed:
                 raise H1FaultError(

@@ -33,7 +33,8 @@ EXPORT_FORMATS = ("torchscript", "onnx")
 
 def _example_inputs(step: StreamingStep, n: int = 3) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator().manual_seed(0)
-    obs = step.obs_mean + step.obs_std * torch.randn(n, step.obs_mean.shape[0], generator=gen)
+    d = step.obs_dim
+    obs = step.obs_mean[:d] + step.obs_std[:d] * torch.randn(n, d, generator=gen)
     start = torch.tensor([True] + [False] * (n - 1))
     hidden = 0.5 * torch.randn(step.num_layers, n, step.hidden_size, generator=gen)
     return obs, start, hidden

@@ -14,11 +14,13 @@ import torch
 from torch import nn
 
 from h1fault.disc.decision import DecisionRule, DecisionStep, raw_decision
+from h1fault.disc.features import feature_dim, make_feature_map
 from h1fault.errors import H1FaultError
 
 
 class DiscriminatorNet(nn.Module):
-    """Normalise → GRU → linear head. The norm stats are buffers, so they travel in checkpoints."""
+    """Derived features → normalise → GRU → linear head. Feature constants and norm stats are
+    buffers, so they travel in checkpoints."""
 
     def __init__(
         self,
@@ -28,22 +30,33 @@ class DiscriminatorNet(nn.Module):
         num_layers: int = 1,
         norm_mean: torch.Tensor | None = None,
         norm_std: torch.Tensor | None = None,
+        features: str = "raw",
+        feature_constants: dict[str, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.obs_dim = obs_dim
         self.num_classes = num_classes
         self.hidden_size = hidden_size
         self.num_layers = num_layers
-        mean = torch.zeros(obs_dim) if norm_mean is None else torch.as_tensor(norm_mean).float()
-        std = torch.ones(obs_dim) if norm_std is None else torch.as_tensor(norm_std).float()
+        self.features = features
+        self.input_dim = feature_dim(features, obs_dim)
+        """Model input width: ``obs_dim`` plus the derived features (see ``features``)."""
+        self.feature_map = make_feature_map(features, feature_constants)
+        d = self.input_dim
+        mean = torch.zeros(d) if norm_mean is None else torch.as_tensor(norm_mean).float()
+        std = torch.ones(d) if norm_std is None else torch.as_tensor(norm_std).float()
+        if mean.shape != (d,) or std.shape != (d,):
+            raise H1FaultError(
+                f"normalisation stats must have shape ({d},), got {tuple(mean.shape)}"
+            )
         self.register_buffer("obs_mean", mean.clone())
         self.register_buffer("obs_std", std.clone())
-        self.gru = nn.GRU(obs_dim, hidden_size, num_layers, batch_first=True)
+        self.gru = nn.GRU(d, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, num_classes)
 
     def normalise(self, obs: torch.Tensor) -> torch.Tensor:
-        """(..., obs_dim) raw observations → float32 normalised."""
-        return (obs.float() - self.obs_mean) / self.obs_std
+        """(..., obs_dim) raw observations → (..., input_dim) float32 normalised inputs."""
+        return (self.feature_map(obs) - self.obs_mean) / self.obs_std
 
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> torch.Tensor:
         """Zero hidden state. Shape: (num_layers, batch, hidden_size)."""
@@ -99,6 +112,7 @@ class StreamingStep(nn.Module):
     def __init__(self, net: DiscriminatorNet, rule: DecisionRule | None = None) -> None:
         super().__init__()
         self.decision = DecisionStep(rule)
+        self.feature_map = net.feature_map
         self.register_buffer("obs_mean", net.obs_mean)
         self.register_buffer("obs_std", net.obs_std)
         g = net.gru
@@ -114,6 +128,7 @@ class StreamingStep(nn.Module):
         self.head = net.head
         self.num_layers = net.num_layers
         self.hidden_size = net.hidden_size
+        self.obs_dim = net.obs_dim
 
     @torch.jit.export
     def initial_state(self, num_envs: int) -> torch.Tensor:
@@ -135,7 +150,7 @@ class StreamingStep(nn.Module):
     def forward(
         self, obs: torch.Tensor, episode_start: torch.Tensor, hidden: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = (obs.float() - self.obs_mean) / self.obs_std
+        x = (self.feature_map(obs) - self.obs_mean) / self.obs_std
         keep = torch.logical_not(episode_start).to(hidden.dtype).unsqueeze(-1)  # (N, 1)
         new_h: list[torch.Tensor] = []
         for k, layer in enumerate(self.layers):
@@ -174,6 +189,7 @@ class StreamingDiscriminator:
     ) -> None:
         self.device = torch.device(device)
         self.num_envs = num_envs
+        self.obs_dim = net.obs_dim
         self.rule = rule or DecisionRule()
         """The decision rule of :meth:`decide` (default: plain argmax, no persistence)."""
         # A private copy: moving shared Parameters to another device would move the caller's net.
@@ -195,7 +211,7 @@ class StreamingDiscriminator:
 
     @torch.inference_mode()
     def _capture(self) -> None:
-        n, d = self.num_envs, self.step_module.obs_mean.shape[0]
+        n, d = self.num_envs, self.obs_dim
         self._obs = torch.zeros(n, d, device=self.device)
         self._start = torch.ones(n, dtype=torch.bool, device=self.device)
         side = torch.cuda.Stream(self.device)

@@ -23,10 +23,12 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
+from h1fault.disc.calibrate import RuleScorer, pick_rule, rule_of
 from h1fault.disc.checkpoint import DiscMeta, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule, declare
+from h1fault.disc.features import feature_stats, make_feature_map, pd_constants
 from h1fault.disc.lanes import LaneSchedule, lane_schedule
 from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet
@@ -87,6 +89,7 @@ def train_step(
     hidden: torch.Tensor,
     weight: torch.Tensor,
     grad_clip: float,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One TBPTT update. obs (B, T, 88), target (B, T), hidden (L, B, H) already reset.
 
@@ -98,6 +101,7 @@ def train_step(
         target.reshape(-1),
         weight=weight,
         ignore_index=IGNORE,
+        label_smoothing=label_smoothing,
     )
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -158,11 +162,17 @@ def val_metrics(
     logits = predict_chunks(net, split.obs, sched.to(split.obs.device))
     loss = F.cross_entropy(logits, targets, weight=weight).item()
     rule = DecisionRule(cfg.fault_threshold, cfg.persistence, cfg.latch)
-    pred = declare(torch.softmax(logits, -1), split.ep_start, split.ep_length, rule)
+    probs = torch.softmax(logits, -1).cpu()
+    pred = declare(probs, split.ep_start, split.ep_length, rule)
     rep, _ = evaluate_predictions(
         pred, split, classes, target_labels=cfg.train_labels, control_dt=control_dt
     )
+    scorer = RuleScorer(probs, split, classes, control_dt=control_dt)
+    pick, feasible = pick_rule(scorer.grid(*SELECT_GRID))
     return {
+        # identification under the best rule of a small grid with < 1 % healthy-episode alarms
+        "calibrated_identified": pick["identified_within_window_of_saturation"] if feasible else 0,
+        "calibrated_rule": rule_of(pick).describe() if feasible else None,
         "loss": loss,
         "balanced_accuracy": rep["balanced_accuracy"],
         "step_accuracy": rep["step_accuracy"],
@@ -174,11 +184,19 @@ def val_metrics(
     }
 
 
+SELECT_GRID = ((0.9, 0.95, 0.98, 0.99, 0.995, 0.999), (1, 2, 3, 5, 8, 12), (True,))
+"""The (thresholds, persistences, latches) grid scored on val after every epoch."""
+
+
 def _better(cfg: DiscConfig, new: dict[str, Any], best: dict[str, Any] | None) -> bool:
     if best is None:
         return True
     if cfg.select_metric == "loss":
         return new["loss"] < best["loss"]
+    if cfg.select_metric == "calibrated":  # ties (e.g. all 0 early on) by balanced accuracy
+        a = (new["calibrated_identified"] or 0.0, new["balanced_accuracy"] or 0.0)
+        b = (best["calibrated_identified"] or 0.0, best["balanced_accuracy"] or 0.0)
+        return a > b
     return (new["balanced_accuracy"] or 0.0) > (best["balanced_accuracy"] or 0.0)
 
 
@@ -210,8 +228,15 @@ def train(
     val_t = val_split.targets(classes, cfg.train_labels)
     counts = np.bincount(train_t, minlength=classes.num_classes)
     weights_np = class_weights(counts, cfg.class_weighting)
+    weights_np[0] *= cfg.healthy_weight
     absent = [classes.names[k] for k in range(classes.num_classes) if counts[k] == 0]
     mean, std = ds.normalisation(train_split, cfg.std_floor)
+    constants = pd_constants() if cfg.features == "pd" else None
+    if cfg.features != "raw":  # the derived inputs' stats, from the train split
+        fmap = make_feature_map(cfg.features, constants).to(dev)
+        m2, s2 = feature_stats(fmap, train_split.obs, ds.obs_dim)
+        mean = np.concatenate([mean, m2]).astype(np.float32)
+        std = np.concatenate([std, np.maximum(s2, cfg.std_floor)]).astype(np.float32)
 
     net = DiscriminatorNet(
         ds.obs_dim,
@@ -220,6 +245,8 @@ def train(
         cfg.num_layers,
         torch.from_numpy(mean),
         torch.from_numpy(std),
+        features=cfg.features,
+        feature_constants=constants,
     ).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched_lr = None
@@ -279,6 +306,7 @@ def train(
         train_labels=cfg.train_labels,
         persistence=cfg.persistence,
         latch=cfg.latch,
+        features=cfg.features,
     )
     best: dict[str, Any] | None = None
     best_epoch = -1
@@ -297,7 +325,10 @@ def train(
             h = net.initial_state(sched.num_lanes, dev)
             loss_sum = torch.zeros((), device=dev)
             for x, y, first, _ in lane_batches(train_split.obs, train_targets, sched):
-                loss, h = train_step(net, opt, x, y, reset_hidden(h, first), weight, cfg.grad_clip)
+                loss, h = train_step(
+                    net, opt, x, y, reset_hidden(h, first), weight, cfg.grad_clip,
+                    cfg.label_smoothing,
+                )  # fmt: skip
                 loss_sum += loss
                 bar.advance(task)
             train_loss = (loss_sum / max(sched.num_iters, 1)).item()  # one sync per epoch
@@ -334,11 +365,14 @@ def train(
                 writer.add_scalar("train/lr", lr_now, epoch)
                 writer.add_scalar("perf/samples_per_s", row["samples_per_s"], epoch)
                 for k, v in val.items():
-                    if v is not None:
+                    if isinstance(v, int | float):
                         writer.add_scalar(f"val/{k}", v, epoch)
             bal = val["balanced_accuracy"] or 0.0
+            cal = val["calibrated_identified"] or 0.0
             bar.update(
-                task, info=f"epoch {epoch} val bal.acc {bal:.3f}" + (" *" if is_best else "")
+                task,
+                info=f"epoch {epoch} val bal.acc {bal:.3f} id@FA<1% {cal:.3f}"
+                + (" *" if is_best else ""),
             )
     assert best is not None
     return TrainResult(run_dir, best_path, last_path, best_epoch, best, history)

@@ -279,10 +279,10 @@ def test_calibrate_writes_rule_and_eval_uses_it(trained, tiny_ds, tmp_path: Path
 
 def test_old_checkpoint_without_rule_loads(trained, tmp_path: Path) -> None:
     blob = torch.load(trained.best_checkpoint, weights_only=True)
-    del blob["meta"]["persistence"], blob["meta"]["latch"]
+    del blob["meta"]["persistence"], blob["meta"]["latch"], blob["meta"]["features"]
     torch.save(blob, tmp_path / "old.pt")
     _, meta = load_checkpoint(tmp_path / "old.pt")
-    assert (meta.persistence, meta.latch) == (1, False)
+    assert (meta.persistence, meta.latch, meta.features) == (1, False, "raw")
     blob["meta"]["persistence"] = 0
     torch.save(blob, tmp_path / "bad.pt")
     with pytest.raises(H1FaultError, match="bad decision rule"):

@@ -1,0 +1,126 @@
+"""Derived input features, computed inside the model so the 88-dim input contract stays.
+
+``features = "raw"``: the 88 observations as they are.
+
+``features = "pd"``: the 88 observations plus, per joint, what the joint's PD controller asked for
+and how far the applied torque is from it (38 more inputs). With joint position targets
+``target = clamp(default + action_scale * action, lower, upper)`` the controller sees the position
+error ``e = target - q`` and commands ``kp * e - kd * qd``, clipped at the nominal limit. A cut
+limit shows as the applied torque falling short of that command, so the *torque residual*
+``tau - clip(kp * e - kd * qd, -limit, limit)`` is about zero on a healthy joint and large on a
+saturated one (up to observation noise and the torque being that of the last physics substep).
+Observation layout (model joint order, ``h1fault.sim.vec_env.describe_obs``): joint positions
+relative to default 12-30, joint velocities 31-49, last action 50-68, applied torques 69-87.
+
+The constants (default pose, joint range, kp, kd, nominal limits, action scale) are buffers of the
+module, so they travel in checkpoints and exports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from h1fault.errors import H1FaultError
+
+FEATURE_SETS = ("raw", "pd")
+"""Values of ``DiscConfig.features``."""
+NUM_JOINTS = 19
+JOINT_POS, JOINT_VEL, LAST_ACTION, TORQUE = 12, 31, 50, 69
+"""First column of each per-joint block of the 88 observations."""
+
+
+def feature_dim(features: str, obs_dim: int = 88) -> int:
+    """Width of the model input for a feature set."""
+    if features == "raw":
+        return obs_dim
+    if features == "pd":
+        return obs_dim + 2 * NUM_JOINTS
+    raise H1FaultError(f"unknown feature set '{features}' ({', '.join(FEATURE_SETS)})")
+
+
+def pd_constants(action_scale: float = 0.5) -> dict[str, torch.Tensor]:
+    """PD constants of the simulated H1 (MuJoCo position actuators, model joint order)."""
+    from h1fault.sim.model import default_joint_pos, load_model, nominal_torque_limits
+
+    m = load_model()
+    if m.nu != NUM_JOINTS:
+        raise H1FaultError(f"expected {NUM_JOINTS} actuators, the model has {m.nu}")
+    joints = m.actuator_trnid[:, 0]
+    rng = np.asarray(m.jnt_range[joints], dtype=np.float64)
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+    return {
+        "default": t(default_joint_pos(m)),
+        "lower": t(rng[:, 0]),
+        "upper": t(rng[:, 1]),
+        "kp": t(m.actuator_gainprm[:, 0]),
+        "kd": t(-m.actuator_biasprm[:, 2]),
+        "limit": t(nominal_torque_limits(m)),
+        "action_scale": torch.tensor(float(action_scale)),
+    }
+
+
+class RawFeatures(nn.Module):
+    """``features = "raw"``: the observations as float32."""
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.float()
+
+
+class PDFeatures(nn.Module):
+    """``features = "pd"``: observations + PD position error (19) + torque residual (19)."""
+
+    def __init__(self, constants: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        for name in ("default", "lower", "upper", "kp", "kd", "limit"):
+            value = torch.zeros(NUM_JOINTS) if constants is None else constants[name]
+            self.register_buffer(f"pd_{name}", value.float().clone())
+        scale = 0.0 if constants is None else float(constants["action_scale"])
+        self.register_buffer("pd_action_scale", torch.tensor(scale))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float()
+        # literal slices (TorchScript cannot read module globals): JOINT_POS, JOINT_VEL,
+        # LAST_ACTION, TORQUE + NUM_JOINTS
+        q = x[..., 12:31]
+        qd = x[..., 31:50]
+        act = x[..., 50:69]
+        tau = x[..., 69:88]
+        target = torch.minimum(
+            torch.maximum(self.pd_default + self.pd_action_scale * act, self.pd_lower),
+            self.pd_upper,
+        )
+        err = target - self.pd_default - q
+        cmd = self.pd_kp * err - self.pd_kd * qd
+        cmd = torch.minimum(torch.maximum(cmd, -self.pd_limit), self.pd_limit)
+        return torch.cat([x, err, tau - cmd], dim=-1)
+
+
+def make_feature_map(features: str, constants: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """The feature module of a feature set. ``constants`` (``pd`` only): :func:`pd_constants`;
+    None leaves zeros, to be overwritten by a checkpoint's state dict."""
+    feature_dim(features)  # validates the name
+    return PDFeatures(constants) if features == "pd" else RawFeatures()
+
+
+@torch.no_grad()
+def feature_stats(
+    fmap: nn.Module, obs: torch.Tensor, first: int, chunk: int = 1 << 18
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (float64 accumulation) of the derived inputs ``first:`` over ``obs`` (S, 88),
+    in chunks so a large split never materialises all of them at once."""
+    total = s1 = s2 = None
+    for a in range(0, obs.shape[0], chunk):
+        x = fmap(obs[a : a + chunk])[:, first:].double()
+        s1 = x.sum(0) if s1 is None else s1 + x.sum(0)
+        s2 = (x * x).sum(0) if s2 is None else s2 + (x * x).sum(0)
+        total = x.shape[0] if total is None else total + x.shape[0]
+    if not total:
+        raise H1FaultError("no samples for the derived-feature statistics")
+    mean = s1 / total
+    var = (s2 / total - mean * mean).clamp(min=0.0) * total / max(total - 1, 1)
+    return mean.cpu().numpy(), var.sqrt().cpu().numpy()
