@@ -226,7 +226,7 @@ def print_rule_grid(rows: list[dict[str, Any]], latch: bool, mark: dict[str, Any
     ks = sorted({r["persistence"] for r in rows})
     cell = {(r["fault_threshold"], r["persistence"]): r for r in rows}
     mode = "latched" if latch else "per step"
-    table = Table(title=f"identified ≤ window / healthy-episode false alarms ({mode})")
+    table = Table(title=f"% identified ≤ window / % healthy episodes alarmed ({mode})")
     table.add_column("p ≥ \\ k", no_wrap=True)
     for k in ks:
         table.add_column(str(k), justify="right")
@@ -241,7 +241,9 @@ def print_rule_grid(rows: list[dict[str, Any]], latch: bool, mark: dict[str, Any
                                                    "persistence", "latch")) else ""  # fmt: skip
             ident = r["identified_within_window_of_saturation"]
             fa = r["healthy_episode_false_alarm_rate"]
-            cells.append(f"{star}{_fmt(ident, pct=True)}/{_fmt(fa, pct=True)}")
+            i_txt = "-" if ident is None else f"{100 * ident:.0f}"
+            f_txt = "-" if fa is None else f"{100 * fa:.1f}"
+            cells.append(f"{star}{i_txt}/{f_txt}")
         table.add_row(f"{th:g}", *cells)
     console.print(table)
 

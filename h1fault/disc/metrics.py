@@ -15,7 +15,8 @@ Definitions (also in docs/commands_disc.md):
   predicted as any fault; healthy episodes (no fault) with at least one such step; fault episodes
   with one before the onset; and *alarm onsets* (a healthy step predicted as a fault class other
   than the previous step's prediction) per hour of healthy steps, which pools healthy episodes and
-  the pre-onset part of fault episodes.
+  the pre-onset part of fault episodes; the same pooled count per full-length episode's worth of
+  healthy steps (the longest episode of the split) is the *pooled false-alarm rate*.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def evaluate_predictions(
             np.add.reduceat((alarm_step & healthy_step).astype(np.int64), split.ep_start) > 0
         )
     onsets = int(alarm_onsets(pred, split.ep_start, healthy_step).sum())
+    max_len = int(split.ep_length.max()) if split.num_episodes else 0
 
     detect = detection_step(pred, split.ep_start, split.ep_length, ep_cls)
     fault_ep = ~healthy_ep
@@ -209,6 +211,9 @@ def evaluate_predictions(
             ),
             "healthy_alarm_onsets": onsets,
             "alarms_per_healthy_hour": _rate(onsets, healthy_step.sum() * control_dt / 3600.0),
+            "pooled_false_alarm_rate": _rate(
+                onsets * max_len, int(healthy_step.sum()) if max_len else 0
+            ),
         },
         "detection": {"overall": overall, "per_joint": per_joint},
         "quality_bar": {

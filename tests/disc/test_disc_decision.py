@@ -222,6 +222,7 @@ def test_scorer_equals_eval_metrics_and_pick() -> None:
         assert row["healthy_episode_false_alarm_rate"] == fa["healthy_episode_rate"]
         assert row["healthy_step_false_alarm_rate"] == fa["healthy_step_rate"]
         assert row["alarms_per_healthy_hour"] == fa["alarms_per_healthy_hour"]
+        assert row["pooled_false_alarm_rate"] == fa["pooled_false_alarm_rate"]
         for key in (
             "identified_within_window_of_saturation",
             "latency_from_saturation_median_s",
@@ -242,6 +243,8 @@ def test_scorer_equals_eval_metrics_and_pick() -> None:
     # so j7 at 9 (+7) -> 1/2; k=2 latched: j7 declared at 5 (+3), j3 at 5 (+2) -> 2/2, but the
     # blip (2 steps) alarms
     assert by[(0.0, 3, True)]["healthy_episode_false_alarm_rate"] == 0.0
+    # pooled: 24 healthy steps (10 + 10 + 1 + 1 + 2) = 2 episodes of 12 steps; 1 blip onset
+    assert by[(0.0, 1, False)]["pooled_false_alarm_rate"] == 0.5
     assert by[(0.0, 3, True)]["identified_within_window_of_saturation"] == 0.5
     assert by[(0.0, 2, True)]["identified_within_window_of_saturation"] == 1.0
     assert by[(0.0, 2, True)]["healthy_episode_false_alarm_rate"] == 0.5
@@ -249,6 +252,10 @@ def test_scorer_equals_eval_metrics_and_pick() -> None:
     best, ok = pick_rule(rows, fa_target=0.01)
     assert ok and (best["persistence"], best["latch"]) == (3, True)
     assert best["fault_threshold"] == 0.0
+    # an alarm before an onset (pooled) makes a rule infeasible too
+    pre = dict(by[(0.0, 3, True)], pooled_false_alarm_rate=0.5)
+    best2, ok = pick_rule([pre, by[(0.95, 1, False)]], fa_target=0.01)
+    assert ok and best2["fault_threshold"] == 0.95
     # nothing feasible: the fewest false alarms, flagged
     worst, ok = pick_rule([by[(0.0, 1, False)], by[(0.0, 2, True)]], fa_target=0.01)
     assert not ok and worst["healthy_episode_false_alarm_rate"] == 0.5

@@ -72,6 +72,7 @@ def test_metrics_match_hand_computation() -> None:
     assert fa["fault_episode_alarm_before_onset_rate"] == 0.25
     assert fa["healthy_alarm_onsets"] == 2  # E1 step 1, E5 step 0
     assert fa["alarms_per_healthy_hour"] == pytest.approx(2 / (15 * 0.1 / 3600))
+    assert fa["pooled_false_alarm_rate"] == pytest.approx(2 / (15 / 12))  # longest episode 12
 
     overall = rep["detection"]["overall"]
     assert overall["episodes"] == 4 and overall["saturating_episodes"] == 3
