@@ -87,7 +87,18 @@ def train_cmd(
         f"val: balanced acc {_fmt(best['balanced_accuracy'], pct=True)}, identified within "
         f"0.5 s of saturation {_fmt(best['identified_within_window_of_saturation'], pct=True)}, "
         f"healthy-episode false alarms {_fmt(best['healthy_episode_false_alarm_rate'], pct=True)}"
+        f" (rule {cfg.fault_threshold:g}/{cfg.persistence}/{'latched' if cfg.latch else 'per step'})"
     )
+    cal = result.calibration
+    if cal is not None:
+        pick = cal["pick"]
+        warn = "" if cal["feasible"] else " [red](false-alarm target not met)[/]"
+        console.print(
+            f"decision rule picked on val and stored in best.pt: {cal['rule_text']}: identified "
+            f"{_fmt(pick['identified_within_window_of_saturation'], pct=True)}, healthy-episode "
+            f"false alarms {_fmt(pick['healthy_episode_false_alarm_rate'], pct=True)}, pooled "
+            f"{_fmt(pick['pooled_false_alarm_rate'], pct=True)}{warn}"
+        )
 
 
 @disc_app.command("eval")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from h1fault.disc.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from h1fault.disc.checkpoint import DiscMeta, check_compatible, load_checkpoint, save_checkpoint
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule, declare_offline, run_lengths
 from h1fault.disc.metrics import (
@@ -188,6 +188,64 @@ def rule_of(row: dict[str, Any]) -> DecisionRule:
     return DecisionRule(row["fault_threshold"], row["persistence"], row["latch"])
 
 
+def pick_on_probs(
+    probs: torch.Tensor,
+    split: SplitData,
+    classes: ClassSpec,
+    *,
+    control_dt: float = 0.02,
+    fa_target: float = FALSE_ALARM_TARGET,
+    window_s: float = 0.5,
+    thresholds: tuple[float, ...] | list[float] = THRESHOLDS,
+    persistences: tuple[int, ...] | list[int] = PERSISTENCES,
+    latches: tuple[bool, ...] | list[bool] = LATCHES,
+) -> dict[str, Any]:
+    """Score the grid on one split's probabilities (S, C) and pick a rule. Returns
+    ``{"pick", "feasible", "rule", "rule_text", "best_per_latch_mode", "grid", ...}``."""
+    if not 0.0 < fa_target <= 1.0:
+        raise H1FaultError(f"false-alarm target must be in (0, 1], got {fa_target}")
+    scorer = RuleScorer(probs, split, classes, control_dt=control_dt, window_s=window_s)
+    rows = scorer.grid(thresholds, persistences, latches)
+    best, feasible = pick_rule(rows, fa_target)
+    best_per_latch = {}
+    for latch in sorted(set(latches)):
+        row, ok = pick_rule([r for r in rows if r["latch"] == latch], fa_target)
+        best_per_latch["latched" if latch else "per_step"] = {**row, "feasible": ok}
+    return {
+        "split": split.name,
+        "num_episodes": split.num_episodes,
+        "num_healthy_episodes": int(scorer.healthy_ep.sum()),
+        "num_saturating_fault_episodes": int(scorer.saturates.sum()),
+        "healthy_episode_equivalents": scorer.healthy_episode_equivalents,
+        "window_s": window_s,
+        "false_alarm_target": fa_target,
+        "identify_target": IDENTIFY_TARGET,
+        "pick": best,
+        "feasible": feasible,
+        "rule": rule_of(best).to_dict(),
+        "rule_text": rule_of(best).describe(),
+        "best_per_latch_mode": best_per_latch,
+        "grid": rows,
+    }
+
+
+def write_calibrated(
+    out: str | Path, net: Any, meta: DiscMeta, calibration: dict[str, Any]
+) -> Path:
+    """Save ``net`` with ``meta``'s rule replaced by the picked one and the calibration summary
+    (everything but the grid) in its meta."""
+    rule = rule_of(calibration["pick"])
+    summary = {k: v for k, v in calibration.items() if k != "grid"}
+    new_meta = replace(
+        meta,
+        fault_threshold=rule.fault_threshold,
+        persistence=rule.persistence,
+        latch=rule.latch,
+        extra={**meta.extra, "calibration": summary},
+    )
+    return save_checkpoint(out, net, new_meta)
+
+
 def calibrate(
     checkpoint: str | Path,
     dataset: str | Path,
@@ -220,41 +278,16 @@ def calibrate(
     probs = stream_split(
         net, data, num_envs=num_envs, device=dev, cuda_graph=cuda_graph, progress=progress
     )
-    scorer = RuleScorer(probs, data, ds.classes, control_dt=ds.control_dt, window_s=window_s)
-    rows = scorer.grid(thresholds, persistences, latches)
-    best, feasible = pick_rule(rows, fa_target)
-    best_per_latch = {}
-    for latch in sorted(set(latches)):
-        sub = [r for r in rows if r["latch"] == latch]
-        row, ok = pick_rule(sub, fa_target)
-        best_per_latch["latched" if latch else "per_step"] = {**row, "feasible": ok}
+    cal = pick_on_probs(
+        probs, data, ds.classes, control_dt=ds.control_dt, fa_target=fa_target,
+        window_s=window_s, thresholds=thresholds, persistences=persistences, latches=latches,
+    )  # fmt: skip
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "dataset": str(dataset),
-        "split": split,
-        "num_episodes": data.num_episodes,
-        "num_healthy_episodes": int(scorer.healthy_ep.sum()),
-        "num_saturating_fault_episodes": int(scorer.saturates.sum()),
-        "window_s": window_s,
-        "false_alarm_target": fa_target,
-        "identify_target": IDENTIFY_TARGET,
-        "pick": best,
-        "feasible": feasible,
-        "rule": rule_of(best).to_dict(),
-        "rule_text": rule_of(best).describe(),
-        "best_per_latch_mode": best_per_latch,
+        **cal,
         "previous_rule": meta.rule.to_dict(),
-        "grid": rows,
     }
     if out is not None:
-        rule = rule_of(best)
-        calib = {k: v for k, v in report.items() if k != "grid"}
-        new_meta = replace(
-            meta,
-            fault_threshold=rule.fault_threshold,
-            persistence=rule.persistence,
-            latch=rule.latch,
-            extra={**meta.extra, "calibration": calib},
-        )
-        report["out"] = str(save_checkpoint(out, net, new_meta))
+        report["out"] = str(write_calibrated(out, net, meta, report))
     return report

@@ -55,6 +55,9 @@ class DiscConfig:
     """Decision rule: declare a fault once the same fault class won this many steps in a row."""
     latch: bool = False
     """Decision rule: keep the first declared fault until the episode ends (else per step)."""
+    calibrate: bool = True
+    """After training, pick the decision rule on val (as disc calibrate) and store it in best.pt;
+    false keeps fault_threshold/persistence/latch above."""
     features: str = "raw"
     """Model inputs: raw (the 88 observations) or pd (plus each joint's PD position error and
     torque residual, computed inside the model; see h1fault.disc.features)."""

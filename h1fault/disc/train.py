@@ -7,6 +7,9 @@ training device and each batch is one index gather.
 
 Run directory: ``<log_root>/<experiment>/<YYYY-MM-DD_HH-MM-SS>/`` with ``params/disc.yaml``,
 ``params/git.txt``, ``checkpoints/best.pt`` and ``checkpoints/last.pt``, TensorBoard events.
+With ``calibrate`` the decision rule is then picked on val
+(:func:`~h1fault.disc.calibrate.pick_on_probs`) and written into ``best.pt``; the scored grid goes
+to ``params/calibration_grid.yaml``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,14 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
-from h1fault.disc.calibrate import RuleScorer, pick_rule, rule_of
-from h1fault.disc.checkpoint import DiscMeta, save_checkpoint
+from h1fault.disc.calibrate import (
+    RuleScorer,
+    pick_on_probs,
+    pick_rule,
+    rule_of,
+    write_calibrated,
+)
+from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule, declare
@@ -136,6 +145,9 @@ class TrainResult:
     best_epoch: int
     best_val: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None
+    """The decision rule picked on val and written into best.pt (``calibrate``), without the
+    grid; None when not calibrated."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +156,7 @@ class TrainResult:
             "last_checkpoint": str(self.last_checkpoint),
             "best_epoch": self.best_epoch,
             "best_val": self.best_val,
+            "calibration": self.calibration,
             "history": self.history,
         }
 
@@ -375,4 +388,18 @@ def train(
                 + (" *" if is_best else ""),
             )
     assert best is not None
-    return TrainResult(run_dir, best_path, last_path, best_epoch, best, history)
+    calibration = None
+    if cfg.calibrate:  # pick the decision rule on val for best.pt (chunked forward == streaming)
+        best_net, best_meta = load_checkpoint(best_path, dev)
+        sched = lane_schedule(
+            val_split.ep_start, val_split.ep_length, cfg.batch_lanes, cfg.chunk_len
+        )
+        logits = predict_chunks(best_net, val_split.obs, sched.to(dev))
+        cal = pick_on_probs(
+            torch.softmax(logits, -1).cpu(), val_split, classes, control_dt=ds.control_dt
+        )
+        write_calibrated(best_path, best_net, best_meta, cal)
+        calibration = {k: v for k, v in cal.items() if k != "grid"}
+        grid_path = run_dir / "params" / "calibration_grid.yaml"
+        grid_path.write_text(yaml.safe_dump(cal["grid"], sort_keys=False))
+    return TrainResult(run_dir, best_path, last_path, best_epoch, best, history, calibration)

@@ -314,7 +314,7 @@ def test_calibrate_and_eval_cli(trained, tiny_ds: Path, tmp_path: Path) -> None:
     res = runner.invoke(
         app,
         ["disc", "eval", str(trained.best_checkpoint), str(tiny_ds), "--device", "cpu",
-         "--persistence", "3", "--latch", "--json"],
+         "--persistence", "3", "--latch", "--threshold", "0", "--json"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["decision_rule"] == {

@@ -38,7 +38,9 @@ def test_torchscript_round_trip(trained, tmp_path: Path) -> None:
     for t in range(obs.shape[0]):
         p, h = m(obs[t], start[t], h)
         torch.testing.assert_close(p, ref.step(obs[t], start[t]), atol=1e-6, rtol=0)
-    assert (meta["persistence"], meta["latch"]) == (1, False)
+    _, ck_meta = load_checkpoint(trained.best_checkpoint)  # best.pt carries the val-picked rule
+    assert (meta["persistence"], meta["latch"]) == (ck_meta.persistence, ck_meta.latch)
+    assert meta["calibration"]["rule"] == ck_meta.rule.to_dict()
 
 
 def test_torchscript_carries_the_decision_rule(trained, tmp_path: Path) -> None:

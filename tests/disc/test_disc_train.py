@@ -37,6 +37,14 @@ def test_run_dir_layout(trained: TrainResult) -> None:
     assert len(trained.history) == 10 and trained.history[0]["epoch"] == 1
     net, meta = load_checkpoint(trained.best_checkpoint)
     assert meta.extra["epoch"] == trained.best_epoch
+    # calibrate=True: the rule picked on val is in best.pt, the grid in params
+    assert trained.calibration is not None and trained.calibration["split"] == "val"
+    assert meta.rule.to_dict() == trained.calibration["rule"]
+    assert meta.extra["calibration"]["pick"] == trained.calibration["pick"]
+    grid = yaml.safe_load((run / "params" / "calibration_grid.yaml").read_text())
+    assert len(grid) == 220 and {"fault_threshold", "persistence", "latch"} <= set(grid[0])
+    _, last = load_checkpoint(trained.last_checkpoint)
+    assert last.rule.to_dict() == {"fault_threshold": 0.0, "persistence": 1, "latch": False}
     # the normalisation travels in the checkpoint
     assert net.obs_mean.shape == (88,) and (net.obs_std >= 1e-2).all()
 
