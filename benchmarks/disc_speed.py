@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from h1fault.disc.decision import DecisionRule
+from h1fault.disc.features import pd_constants
 from h1fault.disc.lanes import lane_schedule
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator, StreamingStep
 from h1fault.disc.train import lane_batches, reset_hidden, train_step
@@ -54,28 +56,48 @@ def _time_per_call(
     return (time.perf_counter() - t0) / iters
 
 
+def _net(hidden: int, layers: int, features: str) -> DiscriminatorNet:
+    consts = pd_constants() if features == "pd" else None
+    return DiscriminatorNet(
+        OBS_DIM, NUM_CLASSES, hidden, layers, features=features, feature_constants=consts
+    )
+
+
+RULE = DecisionRule(0.95, 3, latch=True)
+"""A typical calibrated decision rule, timed in the ``+ rule`` variants."""
+
+
 def bench_streaming(
-    num_envs: int, device: torch.device, hidden: int, layers: int, iters: int, cuda_graph: bool
+    num_envs: int,
+    device: torch.device,
+    hidden: int,
+    layers: int,
+    iters: int,
+    cuda_graph: bool,
+    features: str = "raw",
 ) -> list[dict]:
-    """Streaming step for ``num_envs`` envs: ours (eager, scripted, CUDA graph) vs nn.GRU+Linear."""
+    """Streaming step for ``num_envs`` envs: ours (eager, scripted, CUDA graph; with and without
+    the decision rule) vs nn.GRU+Linear."""
     torch.manual_seed(0)
-    net = DiscriminatorNet(OBS_DIM, NUM_CLASSES, hidden, layers).to(device).eval()
+    net = _net(hidden, layers, features).to(device).eval()
     obs = torch.randn(num_envs, OBS_DIM, device=device)
     start = torch.rand(num_envs, device=device) < 0.001
     rows = []
     sync_modes = (True, False) if device.type == "cuda" else (True,)
 
-    gru = nn.GRU(OBS_DIM, hidden, layers, batch_first=True).to(device).eval()
+    gru = nn.GRU(net.input_dim, hidden, layers, batch_first=True).to(device).eval()
     head = nn.Linear(hidden, NUM_CLASSES).to(device).eval()
     h = torch.zeros(layers, num_envs, hidden, device=device)
+    obs_in = torch.randn(num_envs, net.input_dim, device=device)  # baseline: features given
 
     def baseline() -> torch.Tensor:
-        out, _ = gru(obs.unsqueeze(1), h)
+        out, _ = gru(obs_in.unsqueeze(1), h)
         return head(out[:, 0])
 
     variants: list[tuple[str, Callable[[], object]]] = []
-    disc = StreamingDiscriminator(net, num_envs, device=device)
+    disc = StreamingDiscriminator(net, num_envs, device=device, rule=RULE)
     variants.append(("ours eager", lambda: disc.step(obs, start)))
+    variants.append(("ours eager + rule", lambda: disc.step_decision(obs, start)))
     scripted = torch.jit.script(StreamingStep(net).eval())
     hs = scripted.initial_state(num_envs)
 
@@ -86,8 +108,9 @@ def bench_streaming(
 
     variants.append(("ours torchscript", scripted_step))
     if cuda_graph and device.type == "cuda":
-        graphed = StreamingDiscriminator(net, num_envs, device=device, cuda_graph=True)
+        graphed = StreamingDiscriminator(net, num_envs, device=device, cuda_graph=True, rule=RULE)
         variants.append(("ours cuda graph", lambda: graphed.step(obs, start)))
+        variants.append(("ours cuda graph + rule", lambda: graphed.step_decision(obs, start)))
 
     with torch.inference_mode():
         for sync_each in sync_modes:
@@ -128,6 +151,7 @@ def bench_training(
     chunk: int,
     ep_len: int,
     iters: int,
+    features: str = "raw",
 ) -> list[dict]:
     """Training samples/s: our lane/TBPTT loop vs a plain GRU fwd/bwd/step on a fixed batch."""
     torch.manual_seed(0)
@@ -139,7 +163,7 @@ def bench_training(
     targets = torch.randint(0, NUM_CLASSES, (n_ep * ep_len,), device=device)
     weight = torch.rand(NUM_CLASSES, device=device) + 0.5
 
-    net = DiscriminatorNet(OBS_DIM, NUM_CLASSES, hidden, layers).to(device)
+    net = _net(hidden, layers, features).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
     sched = lane_schedule(start, length, lanes, chunk, np.random.default_rng(0)).to(device)
     batches = lane_batches(obs, targets, sched)
@@ -152,10 +176,10 @@ def bench_training(
 
     t_ours = _time_per_call(ours, device, iters, warm, sync_each=False)
 
-    gru = nn.GRU(OBS_DIM, hidden, layers, batch_first=True).to(device)
+    gru = nn.GRU(net.input_dim, hidden, layers, batch_first=True).to(device)
     head = nn.Linear(hidden, NUM_CLASSES).to(device)
     bopt = torch.optim.AdamW([*gru.parameters(), *head.parameters()], lr=1e-3)
-    xb = torch.randn(lanes, chunk, OBS_DIM, device=device)
+    xb = torch.randn(lanes, chunk, net.input_dim, device=device)  # baseline: features given
     yb = torch.randint(0, NUM_CLASSES, (lanes * chunk,), device=device)
 
     def baseline() -> None:
@@ -202,6 +226,7 @@ def main() -> None:
         "--lanes", type=int, default=None, help="train lanes; default 4096 GPU, 256 CPU"
     )
     ap.add_argument("--chunk", type=int, default=64)
+    ap.add_argument("--features", default="pd", choices=["raw", "pd"], help="model inputs")
     ap.add_argument("--train-iters", type=int, default=None, help="default 50 GPU, 10 CPU")
     ap.add_argument("--no-cuda-graph", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -220,9 +245,16 @@ def main() -> None:
         args.layers,
         args.stream_iters or (2000 if gpu else 200),
         not args.no_cuda_graph,
+        args.features,
     )
     rows += bench_streaming(
-        1, torch.device("cpu"), args.hidden, args.layers, args.stream_iters or 2000, False
+        1,
+        torch.device("cpu"),
+        args.hidden,
+        args.layers,
+        args.stream_iters or 2000,
+        False,
+        args.features,
     )
     rows += bench_training(
         dev,
@@ -232,17 +264,18 @@ def main() -> None:
         args.chunk,
         1000,
         args.train_iters or (50 if gpu else 10),
+        args.features,
     )
 
     name = torch.cuda.get_device_name(dev) if gpu else f"CPU x{torch.get_num_threads()} threads"
     print(
         f"# disc_speed on {name}, torch {torch.__version__}, hidden {args.hidden}, "
-        f"layers {args.layers}"
+        f"layers {args.layers}, features {args.features}, rule {RULE.describe()}"
     )
     for r in rows:
         if r["bench"] == "stream":
             print(
-                f"stream {r['envs']:>5} envs {r['device']:<6} {r['variant']:<26} "
+                f"stream {r['envs']:>5} envs {r['device']:<6} {r['variant']:<24} "
                 f"{r['mode']:<26} {r['ms']:8.4f} ms/step  x{r['ratio']:.2f} baseline"
             )
         else:

@@ -43,7 +43,7 @@ class DiscConfig:
     class_weighting: str = "sqrt"
     """Cross-entropy class weights from train-split counts: sqrt (1/sqrt n), inverse (1/n), none.
     sqrt by default: full inverse weighting buys fault recall with healthy false alarms."""
-    healthy_weight: float = 1.0
+    healthy_weight: float = 3.0
     """Extra factor on the healthy class's loss weight (false alarms are expensive)."""
     label_smoothing: float = 0.0
     """Cross-entropy label smoothing."""
@@ -58,12 +58,12 @@ class DiscConfig:
     calibrate: bool = True
     """After training, pick the decision rule on val (as disc calibrate) and store it in best.pt;
     false keeps fault_threshold/persistence/latch above."""
-    features: str = "raw"
+    features: str = "pd"
     """Model inputs: raw (the 88 observations) or pd (plus each joint's PD position error and
     torque residual, computed inside the model; see h1fault.disc.features)."""
     std_floor: float = 1e-2
     """Lower bound on the normalisation std, so near-constant features do not blow up."""
-    select_metric: str = "balanced_accuracy"
+    select_metric: str = "calibrated"
     """Best checkpoint by val balanced accuracy, val loss, or calibrated (identification within
     the window under the best latched rule of a small grid with < 1% healthy-episode alarms)."""
     seed: int = 0

@@ -285,11 +285,20 @@ def test_calibrate_writes_rule_and_eval_uses_it(trained, tiny_ds, tmp_path: Path
 
 
 def test_old_checkpoint_without_rule_loads(trained, tmp_path: Path) -> None:
-    blob = torch.load(trained.best_checkpoint, weights_only=True)
+    """A checkpoint from before persistence/latch/features (a raw-input net) still loads."""
+    from dataclasses import replace
+
+    from h1fault.disc import save_checkpoint
+
+    _, meta = load_checkpoint(trained.best_checkpoint)
+    raw_meta = replace(meta, features="raw", hidden_size=8, persistence=1, latch=False)
+    save_checkpoint(tmp_path / "raw.pt", DiscriminatorNet(88, 5, 8), raw_meta)
+    blob = torch.load(tmp_path / "raw.pt", weights_only=True)
     del blob["meta"]["persistence"], blob["meta"]["latch"], blob["meta"]["features"]
     torch.save(blob, tmp_path / "old.pt")
-    _, meta = load_checkpoint(tmp_path / "old.pt")
+    net, meta = load_checkpoint(tmp_path / "old.pt")
     assert (meta.persistence, meta.latch, meta.features) == (1, False, "raw")
+    assert net.input_dim == 88
     blob["meta"]["persistence"] = 0
     torch.save(blob, tmp_path / "bad.pt")
     with pytest.raises(H1FaultError, match="bad decision rule"):

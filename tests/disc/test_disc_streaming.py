@@ -179,3 +179,29 @@ def test_cuda_stream_split_equals_cpu() -> None:
     for graph in (False, True):
         got = stream_split(net, split, num_envs=3, device="cuda", cuda_graph=graph)
         torch.testing.assert_close(got, ref, atol=1e-4, rtol=0)
+
+
+@pytest.mark.cuda
+def test_cuda_graph_step_decision_equals_cpu() -> None:
+    """With pd features and a latched persistence rule, the replayed graph's probabilities match
+    the CPU's, and the rule run after it declares exactly what the CPU rule declares on those
+    same probabilities (episode starts mid-stream)."""
+    from h1fault.disc.decision import DecisionRule, DecisionStep
+    from h1fault.disc.features import pd_constants
+
+    torch.manual_seed(0)
+    net = DiscriminatorNet(88, 5, 16, 1, features="pd", feature_constants=pd_constants()).eval()
+    rule = DecisionRule(0.3, 2, latch=True)
+    cpu = StreamingDiscriminator(net, 64, rule=rule)
+    graph = StreamingDiscriminator(net, 64, device="cuda", cuda_graph=True, rule=rule)
+    ref_rule = DecisionStep(rule)
+    state = ref_rule.initial_state(64, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(6)
+    for t in range(30):
+        x = 2 * torch.randn(64, 88, generator=gen)
+        s = (torch.rand(64, generator=gen) < 0.1) | (t == 0)
+        p_cpu = cpu.step(x, s)
+        got, p_gpu = graph.step_decision(x.cuda(), s.cuda())
+        torch.testing.assert_close(p_gpu.cpu(), p_cpu, atol=1e-4, rtol=0)
+        want, state = ref_rule(p_gpu.cpu(), s, state)
+        assert torch.equal(got.cpu(), want)

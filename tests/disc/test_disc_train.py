@@ -46,7 +46,7 @@ def test_run_dir_layout(trained: TrainResult) -> None:
     _, last = load_checkpoint(trained.last_checkpoint)
     assert last.rule.to_dict() == {"fault_threshold": 0.0, "persistence": 1, "latch": False}
     # the normalisation travels in the checkpoint
-    assert net.obs_mean.shape == (88,) and (net.obs_std >= 1e-2).all()
+    assert net.obs_mean.shape == (net.input_dim,) and (net.obs_std >= 1e-2).all()
 
 
 def test_class_weights() -> None:
