@@ -172,13 +172,29 @@ def check_obs_width(width: int, path: Path) -> None:
         )
 
 
-def check_dataset_layout(f: h5py.File, path: Path) -> int:
-    """Validate a built dataset's layout. Returns M, the number of samples."""
+def check_dataset_layout(
+    f: h5py.File,
+    path: Path,
+    required_fields: tuple[str, ...] = ("start", "length", "fault_joint", "onset", "env", "split"),
+) -> int:
+    """Validate a built dataset's layout (format, version, array shapes, episode fields).
+
+    Shared by ``dataset stats`` and the discriminator's reader. Returns M, the sample count.
+    """
     fmt = file_format(f)
     if fmt == RAW_FORMAT:
-        raise H1FaultError(f"{path} is a raw collect file; expected a built dataset")
+        raise H1FaultError(
+            f"{path} is a raw collect file; build a dataset first "
+            f"(h1fault dataset build {path} --out ds.h5)"
+        )
     if fmt != DATASET_FORMAT:
         raise H1FaultError(f"{path} is not an h1fault dataset (format attr {fmt!r})")
+    version = int(f.attrs.get("format_version", -1))
+    if version != FORMAT_VERSION:
+        raise H1FaultError(
+            f"{path}: dataset format_version {version} is not supported "
+            f"(this h1fault reads {FORMAT_VERSION})"
+        )
     for name in ("obs", "label", "saturated", "episodes"):
         if name not in f:
             raise H1FaultError(f"{path}: dataset '{name}' is missing")
@@ -186,12 +202,13 @@ def check_dataset_layout(f: h5py.File, path: Path) -> int:
     if obs.ndim != 2:
         raise H1FaultError(f"{path}: obs has shape {obs.shape}, expected [M, {OBS_DIM}]")
     check_obs_width(obs.shape[1], path)
+    check_obs_width(int(f.attrs.get("obs_dim", OBS_DIM)), path)
     m = obs.shape[0]
     for name in ("label", "saturated"):
         if f[name].shape != (m,):
             raise H1FaultError(f"{path}: '{name}' has shape {f[name].shape}, expected ({m},)")
-    missing = [k for k in ("start", "length", "fault_joint", "onset", "env", "split")
-               if k not in (f["episodes"].dtype.names or ())]  # fmt: skip
+    fields = f["episodes"].dtype.names or ()
+    missing = [k for k in required_fields if k not in fields]
     if missing:
         raise H1FaultError(f"{path}: episodes table lacks fields {missing}")
     return m

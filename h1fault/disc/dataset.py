@@ -15,12 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from h1fault.data.h5io import check_dataset_layout, open_h5
+from h1fault.data.schema import OBS_DIM
 from h1fault.errors import H1FaultError
 
-OBS_DIM = 88
-"""Discriminator observation width: 69 policy observations + 19 applied joint torques."""
-DATASET_FORMAT = "h1fault-dataset"
-DATASET_FORMAT_VERSION = 1
 SPLITS = {"train": 0, "val": 1, "test": 2}
 OBS_LAG = 1
 """Steps between a transition and the observation that shows it: ``obs[t]`` holds the torques
@@ -152,55 +150,14 @@ class DiscDataset:
     """A validated built dataset. Metadata is read at open; observations per split on demand."""
 
     def __init__(self, path: str | Path) -> None:
-        import h5py
 
         self.path = Path(path)
         if not self.path.is_file():
             raise H1FaultError(f"dataset not found: {self.path}")
-        try:
-            f = h5py.File(self.path, "r")
-        except OSError:
-            raise H1FaultError(f"{self.path}: not an HDF5 file") from None
-        with f:
-            fmt = f.attrs.get("format", "")
-            fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
-            if fmt == "h1fault-raw":
-                raise H1FaultError(
-                    f"{self.path} is a raw collect file; build a dataset first "
-                    f"(h1fault dataset build {self.path} --out ds.h5)"
-                )
-            if fmt != DATASET_FORMAT:
-                raise H1FaultError(f"{self.path}: format is '{fmt}', expected '{DATASET_FORMAT}'")
-            version = int(f.attrs.get("format_version", -1))
-            if version != DATASET_FORMAT_VERSION:
-                raise H1FaultError(
-                    f"{self.path}: dataset format_version {version} is not supported "
-                    f"(this h1fault reads {DATASET_FORMAT_VERSION})"
-                )
-            for name in ("obs", "label", "saturated", "episodes"):
-                if name not in f:
-                    raise H1FaultError(f"{self.path}: dataset '{name}' missing")
-            obs = f["obs"]
-            if obs.ndim != 2:
-                raise H1FaultError(f"{self.path}: obs must be 2-D [M, {OBS_DIM}], got {obs.shape}")
-            self.num_samples, self.obs_dim = int(obs.shape[0]), int(obs.shape[1])
-            attr_dim = int(f.attrs.get("obs_dim", self.obs_dim))
-            if self.obs_dim != OBS_DIM or attr_dim != self.obs_dim:
-                raise H1FaultError(
-                    f"{self.path}: obs width is {self.obs_dim} (attr obs_dim {attr_dim}), "
-                    f"expected {OBS_DIM} (69 policy obs + 19 joint torques)"
-                )
-            for name in ("label", "saturated"):
-                if f[name].shape != (self.num_samples,):
-                    raise H1FaultError(
-                        f"{self.path}: {name} has shape {f[name].shape}, expected "
-                        f"({self.num_samples},) like obs"
-                    )
-            episodes = f["episodes"][()]
-            missing = [k for k in EPISODE_FIELDS if k not in (episodes.dtype.names or ())]
-            if missing:
-                raise H1FaultError(f"{self.path}: episodes table lacks fields {missing}")
-            self.episodes = episodes
+        with open_h5(self.path) as f:
+            self.num_samples = check_dataset_layout(f, self.path, EPISODE_FIELDS)
+            self.obs_dim = OBS_DIM
+            self.episodes = f["episodes"][()]
             self.joint_names: list[str] = list(_json_attr(f.attrs, "joint_names", self.path))
             self.candidate_joints: list[int] = [
                 int(j) for j in _json_attr(f.attrs, "candidate_joints", self.path)

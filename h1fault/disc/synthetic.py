@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from h1fault.disc.dataset import DATASET_FORMAT, DATASET_FORMAT_VERSION, OBS_DIM, OBS_LAG
+from h1fault.data.schema import DATASET_FORMAT, OBS_DIM
+from h1fault.data.schema import FORMAT_VERSION as DATASET_FORMAT_VERSION
+from h1fault.disc.dataset import OBS_LAG
 from h1fault.sim.model import JOINT_NAMES
 
 EPISODE_DTYPE = np.dtype(

@@ -104,7 +104,7 @@ def _one_line_error(res) -> str:
 def test_cli_wrong_obs_width(tmp_path: Path) -> None:
     bad = write_synthetic_dataset(tmp_path / "w.h5", num_episodes=6, episode_len=10, obs_dim=90)
     res = runner.invoke(app, ["disc", "train", str(bad), "--device", "cpu"])
-    assert "obs width is 90" in _one_line_error(res)
+    assert "obs width 90, expected 88" in _one_line_error(res)
 
 
 def test_cli_checkpoint_with_other_classes(trained, tmp_path: Path) -> None:
