@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from h1fault.cli_common import (
@@ -237,7 +238,9 @@ def print_rule_grid(rows: list[dict[str, Any]], latch: bool, mark: dict[str, Any
     ks = sorted({r["persistence"] for r in rows})
     cell = {(r["fault_threshold"], r["persistence"]): r for r in rows}
     mode = "latched" if latch else "per step"
-    table = Table(title=f"% identified ≤ window / % healthy episodes alarmed ({mode})")
+    table = Table(
+        title=f"% identified ≤ window / % healthy episodes alarmed ({mode})", box=box.SIMPLE
+    )
     table.add_column("p ≥ \\ k", no_wrap=True)
     for k in ks:
         table.add_column(str(k), justify="right")
@@ -253,7 +256,8 @@ def print_rule_grid(rows: list[dict[str, Any]], latch: bool, mark: dict[str, Any
             ident = r["identified_within_window_of_saturation"]
             fa = r["healthy_episode_false_alarm_rate"]
             i_txt = "-" if ident is None else f"{100 * ident:.0f}"
-            f_txt = "-" if fa is None else f"{100 * fa:.1f}"
+            f_txt = "-" if fa is None else f"{100 * fa:.{1 if fa < 0.1 else 0}f}"
+            f_txt = f_txt.removesuffix(".0")
             cells.append(f"{star}{i_txt}/{f_txt}")
         table.add_row(f"{th:g}", *cells)
     console.print(table)
