@@ -173,10 +173,11 @@ class StreamingDiscriminator:
 
     Pass ``episode_start[n] = True`` on the first observation of each new episode of env ``n``
     (after a reset, terminated or truncated); that env's hidden state and decision-rule state are
-    zeroed before the step. With ``cuda_graph`` the step is captured once and replayed; the
-    returned probabilities are then a static buffer overwritten by the next call (clone them to
-    keep them). Call either :meth:`step_decision` every step, or :meth:`step` and then
-    :meth:`decide` with the same ``episode_start`` (the rule's persistence counter lives here).
+    zeroed before the step. With ``cuda_graph`` the step (and, for :meth:`step_decision`, the
+    step and the rule together) is captured once and replayed; the returned tensors are then
+    static buffers overwritten by the next call (clone them to keep them). Call either
+    :meth:`step_decision` every step, or :meth:`step` and then :meth:`decide` with the same
+    ``episode_start`` (the rule's persistence counter lives here).
     """
 
     def __init__(
@@ -218,17 +219,32 @@ class StreamingDiscriminator:
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
             for _ in range(3):  # warm-up outside the graph (cuBLAS handles, allocator)
-                self._eager_step(self._obs, self._start)
+                self._eager_decision_step(self._obs, self._start)
         torch.cuda.current_stream(self.device).wait_stream(side)
         self._graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self._graph):
             self._probs = self._eager_step(self._obs, self._start)
+        # step + rule in one graph for step_decision (one launch instead of ~20 small kernels)
+        self._graph_dec = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._graph_dec):
+            self._declared_dec, self._probs_dec = self._eager_decision_step(self._obs, self._start)
         self.reset()
 
     def _eager_step(self, obs: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
         probs, h = self.step_module(obs, episode_start, self.hidden)
         self.hidden.copy_(h)  # in place: the graph replays against this same buffer
         return probs
+
+    def _eager_decide(self, probs: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
+        declared, state = self.step_module.decide(probs, episode_start, self.decision_state)
+        self.decision_state.copy_(state)  # in place, as the hidden state
+        return declared
+
+    def _eager_decision_step(
+        self, obs: torch.Tensor, episode_start: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = self._eager_step(obs, episode_start)
+        return self._eager_decide(probs, episode_start), probs
 
     @torch.inference_mode()
     def step(self, obs: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
@@ -248,18 +264,22 @@ class StreamingDiscriminator:
     def decide(self, probs: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
         """Advance the decision rule by one step: declared class per env (num_envs,) int64,
         0 = healthy. ``probs`` from :meth:`step` of the same step, same ``episode_start``."""
-        declared, state = self.step_module.decide(
-            probs.to(self.device), episode_start.to(self.device), self.decision_state
-        )
-        self.decision_state.copy_(state)
-        return declared
+        return self._eager_decide(probs.to(self.device), episode_start.to(self.device))
 
+    @torch.inference_mode()
     def step_decision(
         self, obs: torch.Tensor, episode_start: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`step` then :meth:`decide`: (declared (num_envs,) int64, probs (num_envs, C))."""
-        probs = self.step(obs, episode_start)
-        return self.decide(probs, episode_start), probs
+        """:meth:`step` then :meth:`decide`: (declared (num_envs,) int64, probs (num_envs, C)).
+
+        With ``cuda_graph`` both run as one captured graph; the returned tensors are then static
+        buffers overwritten by the next call."""
+        if self._graph is None:
+            return self._eager_decision_step(obs.to(self.device), episode_start.to(self.device))
+        self._obs.copy_(obs)
+        self._start.copy_(episode_start)
+        self._graph_dec.replay()
+        return self._declared_dec, self._probs_dec
 
 
 def decide(probs: torch.Tensor, fault_threshold: float = 0.0) -> torch.Tensor:
