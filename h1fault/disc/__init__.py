@@ -1,18 +1,21 @@
 """The GRU fault discriminator: which joint (if any) has lost torque, from 88-dim observations.
 
-Python API (the CLI ``h1fault disc train|eval|export`` is a thin layer over it)::
+Python API (the CLI ``h1fault disc train|calibrate|eval|export`` is a thin layer over it)::
 
-    from h1fault.disc import DiscConfig, train, evaluate, export, load_checkpoint
-    result = train("ds.h5", DiscConfig(epochs=20), experiment="h1")
+    from h1fault.disc import DiscConfig, train, calibrate, evaluate, export, load_checkpoint
+    result = train("ds.h5", DiscConfig(epochs=20), experiment="h1")   # best.pt: rule picked on val
     report = evaluate(result.best_checkpoint, "ds.h5", split="test")
     net, meta = load_checkpoint(result.best_checkpoint)
-    disc = StreamingDiscriminator(net, num_envs=4096, device="cuda")
+    disc = StreamingDiscriminator(net, num_envs=4096, device="cuda", rule=meta.rule)
     probs = disc.step(obs, episode_start)      # (N, 88), (N,) bool -> (N, C)
+    declared = disc.decide(probs, episode_start)   # (N,) int64, 0 = healthy
 """
 
+from h1fault.disc.calibrate import calibrate
 from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
+from h1fault.disc.decision import DecisionRule
 from h1fault.disc.eval import evaluate
 from h1fault.disc.export import export
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator, StreamingStep, decide
@@ -20,6 +23,7 @@ from h1fault.disc.train import TrainResult, train
 
 __all__ = [
     "ClassSpec",
+    "DecisionRule",
     "DiscConfig",
     "DiscDataset",
     "DiscMeta",
@@ -28,6 +32,7 @@ __all__ = [
     "StreamingDiscriminator",
     "StreamingStep",
     "TrainResult",
+    "calibrate",
     "decide",
     "evaluate",
     "export",
