@@ -15,6 +15,6 @@ ENVS=${ENVS:-4096}; STEPS=${STEPS:-1500}; EPOCHS=${EPOCHS:-40}
 } 2>&1 | tee "$OUT/data.txt"
 timeout ${DISC_TIMEOUT:-330} python3 -m h1fault disc train $D/ds.h5 -e gpu --device cuda --epochs $EPOCHS --log-root $D/logs "$@" 2>&1 | tail -8 | tee "$OUT/disc_train.txt"
 ckpt=$(ls -d $D/logs/gpu/*/checkpoints/best.pt | tail -1)
-timeout 150 python3 -m h1fault disc eval "$ckpt" $D/ds.h5 --pick-on val --device cuda --cuda-graph --json --plots $D/plots > "$OUT/eval_test.json" 2> "$OUT/eval_err.txt"
-timeout 100 python3 -m h1fault disc eval "$ckpt" $D/ds.h5 --pick-on val --device cuda 2>&1 | tail -40 > "$OUT/eval_test.txt"
+timeout 150 python3 -m h1fault disc eval "$ckpt" $D/ds.h5 --device cuda --cuda-graph --json --plots $D/plots > "$OUT/eval_test.json" 2> "$OUT/eval_err.txt"
+timeout 100 python3 -m h1fault disc eval "$ckpt" $D/ds.h5 --device cuda 2>&1 | tail -40 > "$OUT/eval_test.txt"
 cp $D/plots/confusion_matrix.png "$OUT/" 2>/dev/null; ls -la "$OUT"
