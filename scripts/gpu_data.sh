@@ -15,12 +15,6 @@ CKPT_ARG=(); [ -n "${CKPT:-}" ] && CKPT_ARG=(--checkpoint "$CKPT")   # default: 
 } 2>&1 | tee "$OUT/data.txt"
 timeout ${DISC_TIMEOUT:-300} python3 -m h1fault disc train $D/ds.h5 -e gpu --device cuda --epochs $EPOCHS --log-root $D/logs "$@" 2>&1 | tail -15 | tee "$OUT/disc_train.txt"
 ckpt=$(ls -d $D/logs/gpu/*/checkpoints/best.pt | tail -1)
-timeout 120 python3 -m h1fault disc eval "$ckpt" $D/ds.h5 --split val --device cuda --cuda-graph --json > $D/val.json 2>/dev/null
-thr=$(python3 -c "
-import json; r=json.load(open('$D/val.json')); rows=r.get('threshold_sweep', [])
-ok=[x for x in rows if (x.get('healthy_episode_false_alarm_rate') or 1) < 0.01]
-print(min(ok, key=lambda x: x['fault_threshold'])['fault_threshold'] if ok else 0.0)" 2>/dev/null || echo 0.0)
-echo "threshold picked on val: $thr" | tee -a "$OUT/disc_train.txt"
-timeout 120 python3 -m h1fault disc eval "$ckpt" $D/ds.h5 --device cuda --cuda-graph --threshold $thr --json --plots $D/plots > "$OUT/eval_test.json" 2> "$OUT/eval_err.txt"
+timeout 120 python3 -m h1fault disc eval "$ckpt" $D/ds.h5 --pick-on val --device cuda --cuda-graph --json --plots $D/plots > "$OUT/eval_test.json" 2> "$OUT/eval_err.txt"
 cp $D/plots/*confusion*.png "$OUT/" 2>/dev/null; ls -la "$OUT"
 [ -n "${OVERHEAD:-}" ] && timeout 150 python3 benchmarks/collect_overhead.py --device cuda --envs 4096 --steps 500 --repeat 2 "${CKPT_ARG[@]}" 2>&1 | tail -8 | tee "$OUT/bench_collect.txt"
