@@ -51,6 +51,7 @@ from h1fault.sim.model import (
 )
 from h1fault.sim.step_info import EpisodeLog, FaultEvents
 from h1fault.sim.task import EnvConfig, quat_to_matrix, yaw_quat
+from h1fault.sim.torque_sensor import TorqueSensor
 
 NUM_OBS = 69
 """Policy observation width."""
@@ -157,6 +158,10 @@ class H1VecEnv:
         noise += [nz.joint_pos] * NUM_JOINTS + [nz.joint_vel] * NUM_JOINTS + [0.0] * NUM_JOINTS
         self._obs_noise = torch.tensor(noise, device=dev) if nz.enabled else None
         """(69,) uniform noise amplitude per policy observation column, None without noise."""
+        ts = cfg.torque_sensor  # its own generator: the env's random stream stays unchanged
+        self._torque_sensor = (
+            TorqueSensor(ts, self.nominal_limits, num_envs, dev, seed) if ts.enabled else None
+        )
         n = num_envs
         z = lambda *s, **k: torch.zeros(*s, device=dev, **k)  # noqa: E731
         self._zero_qvel = z(n, m.nv)
@@ -332,6 +337,8 @@ class H1VecEnv:
             return
         n, dev = self.num_envs, self.device
         rng_state = self.generator.get_state()
+        ts = self._torque_sensor
+        ts_state = ts.generator.get_state() if ts is not None else None
         self._graph_actions = torch.zeros(n, NUM_JOINTS, device=dev)
         """(num_envs, 19) the graphs' input: step() copies the actions here."""
         with torch.cuda.device(dev):  # capture on the env's GPU (cuda:N)
@@ -342,6 +349,8 @@ class H1VecEnv:
                 warnings.warn(f"CUDA graph capture failed ({why}); stepping eagerly", stacklevel=3)
             torch.cuda.synchronize(dev)
         self.generator.set_state(rng_state)
+        if ts is not None:
+            ts.generator.set_state(ts_state)
 
     def _capture(self, dev: torch.device) -> tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]:
         """Warm up, then capture the two halves; their outputs stay in ``_graph_*`` buffers."""
@@ -356,6 +365,8 @@ class H1VecEnv:
         pre, post = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
         for graph in (pre, post):
             graph.register_generator_state(self.generator)
+            if self._torque_sensor is not None:
+                graph.register_generator_state(self._torque_sensor.generator)
         with torch.cuda.graph(pre):
             onset, self._graph_targets = self._pre_physics(self._graph_actions)
         with torch.cuda.graph(post):
@@ -492,7 +503,10 @@ class H1VecEnv:
         obs = torch.cat(parts, dim=1)
         if self._obs_noise is not None:
             obs = obs + self._obs_noise * self._rand(self.num_envs, NUM_OBS)
-        return obs, torch.cat([obs, b.actuator_force], dim=1)
+        tau = b.actuator_force
+        if self._torque_sensor is not None:
+            tau = self._torque_sensor(tau, self.step_in_episode)
+        return obs, torch.cat([obs, tau], dim=1)
 
     def _rand(self, *shape: int) -> torch.Tensor:
         """Uniform in [-1, 1)."""
