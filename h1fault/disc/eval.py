@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from h1fault.disc.calibrate import RuleScorer
-from h1fault.disc.checkpoint import check_compatible, load_checkpoint
+from h1fault.disc.checkpoint import check_compatible
 from h1fault.disc.dataset import DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule
+from h1fault.disc.detector import load_any
 from h1fault.disc.lanes import lane_schedule
 from h1fault.disc.metrics import EvalArrays, evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator
@@ -27,7 +28,7 @@ from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB
 
 
 def stream_split_decisions(
-    net: DiscriminatorNet,
+    net: DiscriminatorNet | torch.nn.Module,
     split: SplitData,
     rule: DecisionRule | None = None,
     *,
@@ -63,7 +64,7 @@ def stream_split_decisions(
 
 
 def stream_split(
-    net: DiscriminatorNet,
+    net: DiscriminatorNet | torch.nn.Module,
     split: SplitData,
     *,
     num_envs: int = 4096,
@@ -113,13 +114,18 @@ def evaluate(
     from h1fault.disc.calibrate import calibrate, rule_of
 
     dev = resolve_device(device)
-    net, meta = load_checkpoint(checkpoint, dev)
+    net, meta = load_any(checkpoint, dev)
     ds = DiscDataset(dataset)
     check_compatible(meta, ds, checkpoint)
     data = ds.load_split(split)
     if data.num_episodes == 0:
         raise H1FaultError(f"{dataset}: the {split} split has no episodes")
     calibration = None
+    if pick_on is not None and meta.features == "residual":
+        raise H1FaultError(
+            "--pick-on re-picks a GRU's rule; a residual detector's gate, smoothing and rule are "
+            "picked together by `h1fault disc calibrate residual DATASET`"
+        )
     if pick_on is not None:
         if (fault_threshold, persistence, latch) != (None, None, None):
             raise H1FaultError(
@@ -170,6 +176,7 @@ def evaluate(
         LATCHES,
     )
     report["checkpoint"] = str(checkpoint)
+    report["detector"] = "residual" if meta.features == "residual" else "gru"
     report["dataset"] = str(dataset)
     if plots_dir is not None:
         report["plots"] = [str(p) for p in write_plots(report, arrays, plots_dir)]

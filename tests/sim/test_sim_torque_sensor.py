@@ -52,9 +52,9 @@ def test_bias_is_drawn_per_episode_and_noise_per_step() -> None:
     assert torch.equal(first[:2], again[:2])  # bias held within the episode
     assert not torch.equal(first[2], again[2])  # redrawn at the episode start
     assert (first.abs() <= 0.03 * limits).all()
-    noisy = TorqueSensor(TorqueSensorConfig(bias=0.0, gain=0.0), limits, 3, "cpu", seed=0)
-    a, b = noisy(zero, torch.ones(3, dtype=torch.long)), noisy(zero, torch.ones(3, dtype=torch.long))
-    assert not torch.equal(a, b)
+    noisy = TorqueSensor(TorqueSensorConfig(bias=0.0, gain=0.0), limits, 3, torch.device("cpu"), 0)
+    step = torch.ones(3, dtype=torch.long)
+    assert not torch.equal(noisy(zero, step), noisy(zero, step))
 
 
 @pytest.mark.cuda
