@@ -22,6 +22,7 @@ from h1fault.disc.detector import load_any
 from h1fault.disc.lanes import lane_schedule
 from h1fault.disc.metrics import EvalArrays, evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator
+from h1fault.disc.residual import for_classes
 from h1fault.disc.runtime import make_progress, resolve_device
 from h1fault.errors import H1FaultError
 from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB
@@ -116,6 +117,8 @@ def evaluate(
     dev = resolve_device(device)
     net, meta = load_any(checkpoint, dev)
     ds = DiscDataset(dataset)
+    if meta.features == "residual":  # per-joint physics: scores any candidate list
+        net, meta = for_classes(net, meta, ds.classes)
     check_compatible(meta, ds, checkpoint)
     data = ds.load_split(split)
     if data.num_episodes == 0:

@@ -248,19 +248,41 @@ class ResidualStep(nn.Module):
 
 
 @torch.no_grad()
-def offline_scores(det: ResidualDetector, obs: torch.Tensor, chunk: int = 1 << 18) -> torch.Tensor:
-    """Scores (S, C) of every row of ``obs`` (S, 88) without smoothing state: equal to streaming
-    when ``det.smoothing == 1`` (every row stands alone). On ``obs``'s device."""
-    if det.smoothing != 1.0:
-        raise H1FaultError("offline scores need smoothing = 1 (the EMA needs the episodes)")
-    step = det.make_step()
-    out = []
+def offline_scores(
+    det: ResidualDetector,
+    obs: torch.Tensor,
+    ep_start: Any = None,
+    ep_length: Any = None,
+    chunk: int = 1 << 18,
+) -> torch.Tensor:
+    """Scores (S, C) on the CPU of every row of ``obs`` (S, 88) whose episodes are contiguous
+    (``ep_start``, ``ep_length``: (E,); needed only with smoothing < 1).
+
+    Without smoothing every row stands alone and this is the streaming computation itself. With
+    smoothing the EMA runs per episode in float64 (``scipy.signal.lfilter``): equal to streaming
+    up to float32 rounding. Used to score many parameter sets quickly; ``disc eval`` streams.
+    """
+    import numpy as np
+
+    z_parts = []
     for a in range(0, obs.shape[0], chunk):
-        x = obs[a : a + chunk]
-        n = x.shape[0]
-        start = torch.ones(n, dtype=torch.bool, device=x.device)
-        out.append(step(x, start, torch.zeros(1, n, NUM_JOINTS, device=x.device))[0])
-    return torch.cat(out) if out else torch.zeros(0, det.num_classes)
+        z_parts.append(det.z(obs[a : a + chunk]).clamp(min=0.0).cpu())
+    z = torch.cat(z_parts) if z_parts else torch.zeros(0, NUM_JOINTS)
+    if det.smoothing != 1.0:
+        if ep_start is None or ep_length is None:
+            raise H1FaultError("offline scores with smoothing need the episode boundaries")
+        from scipy.signal import lfilter
+
+        a = det.smoothing
+        zn = z.double().numpy()
+        m = np.empty_like(zn)
+        for s0, n in zip(
+            np.asarray(ep_start).tolist(), np.asarray(ep_length).tolist(), strict=True
+        ):
+            m[s0 : s0 + n] = lfilter([a], [1.0, a - 1.0], zn[s0 : s0 + n], axis=0)
+        z = torch.from_numpy(m).float()
+    fault = z.index_select(1, det.joints.cpu())
+    return torch.cat([torch.full_like(fault[:, :1], HEALTHY_SCORE), fault / (1.0 + fault)], dim=1)
 
 
 def z_threshold(p: float) -> float:
@@ -351,6 +373,17 @@ def load_residual(path: str | Path, device: str | torch.device = "cpu") -> tuple
         features="residual", extra={k: v for k, v in blob.items() if k not in skip},
     )  # fmt: skip
     return det.to(device).eval(), meta
+
+
+def for_classes(det: ResidualDetector, meta: Any, classes: Any) -> tuple[Any, Any]:
+    """The same detector scoring another candidate-joint list (its physics is per joint, so any
+    H1 joint subset works); ``classes``: a :class:`~h1fault.disc.dataset.ClassSpec`."""
+    if tuple(classes.joints) == tuple(meta.class_joints):
+        return det, meta
+    if any(not 0 <= j < NUM_JOINTS for j in classes.joints[1:]):
+        raise H1FaultError(f"candidate joints {list(classes.joints[1:])} are not H1 joints")
+    new = ResidualDetector(det.params, tuple(classes.joints)).to(det.kp.device).eval()
+    return new, replace(meta, class_joints=tuple(classes.joints), class_names=tuple(classes.names))
 
 
 def new_residual(classes: Any, control_dt: float = 0.02, **kw: Any) -> tuple[Any, Any]:

@@ -35,11 +35,11 @@ from h1fault.disc.residual import (
 from h1fault.disc.runtime import resolve_device
 from h1fault.errors import H1FaultError
 
-Z_THRESHOLDS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
+Z_THRESHOLDS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
 """z thresholds of the grid (shortfall in units of the noise bound)."""
 GATES = (0.4, 0.5, 0.6, 0.8)
 """Gate values of the grid (share of the nominal limit under which a joint counts)."""
-SMOOTHINGS = (1.0, 0.5)
+SMOOTHINGS = (1.0, 0.6, 0.35)
 """EMA weights of the grid (1 = no smoothing)."""
 
 
@@ -90,13 +90,9 @@ def calibrate_residual(
         for smoothing in smoothings:
             params = replace(det0.params, gate=gate, smoothing=smoothing)
             det = ResidualDetector(params, tuple(ds.classes.joints)).to(dev)
-            if smoothing == 1.0:  # stateless: one vectorised pass equals streaming
-                probs = offline_scores(det, data.obs.to(dev)).cpu()
-            else:
-                probs = stream_split(
-                    det, data, num_envs=num_envs, device=dev, cuda_graph=cuda_graph,
-                    progress=progress,
-                )  # fmt: skip
+            # vectorised (equal to streaming up to float32 rounding of the EMA); the picked
+            # detector is streamed as deployed below
+            probs = offline_scores(det, data.obs.to(dev), data.ep_start, data.ep_length)
             scorer = RuleScorer(probs, data, ds.classes, control_dt=ds.control_dt,
                                 window_s=window_s)  # fmt: skip
             grid = scorer.grid(thresholds, PERSISTENCES, LATCHES)
@@ -106,6 +102,10 @@ def calibrate_residual(
             if best_row is None or pick_rule([best_row, row], fa_target)[0] is row:
                 best_probs, best_row, best_params = probs, row, params
     assert best_probs is not None and best_params is not None
+    best_det = ResidualDetector(best_params, tuple(ds.classes.joints)).to(dev)
+    best_probs = stream_split(
+        best_det, data, num_envs=num_envs, device=dev, cuda_graph=cuda_graph, progress=progress
+    )
     cal = pick_on_probs(
         best_probs, data, ds.classes, control_dt=ds.control_dt, fa_target=fa_target,
         window_s=window_s, thresholds=thresholds, persistences=PERSISTENCES, latches=LATCHES,
