@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from h1fault.disc.decision import DecisionRule
-from h1fault.disc.features import pd_constants
+from h1fault.disc.features import pd_constants, phys_constants
 from h1fault.disc.lanes import lane_schedule
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator, StreamingStep
+from h1fault.disc.residual import ResidualDetector, ResidualParams
 from h1fault.disc.train import lane_batches, reset_hidden, train_step
 
 OBS_DIM = 88
@@ -57,7 +58,7 @@ def _time_per_call(
 
 
 def _net(hidden: int, layers: int, features: str) -> DiscriminatorNet:
-    consts = pd_constants() if features == "pd" else None
+    consts = {"pd": pd_constants, "phys": phys_constants}.get(features, lambda: None)()
     return DiscriminatorNet(
         OBS_DIM, NUM_CLASSES, hidden, layers, features=features, feature_constants=consts
     )
@@ -111,6 +112,14 @@ def bench_streaming(
         graphed = StreamingDiscriminator(net, num_envs, device=device, cuda_graph=True, rule=RULE)
         variants.append(("ours cuda graph", lambda: graphed.step(obs, start)))
         variants.append(("ours cuda graph + rule", lambda: graphed.step_decision(obs, start)))
+    # the physics-residual detector through the same streaming wrapper
+    candidates = (-1, *(j for j in range(19) if j not in (4, 9)))  # all joints but the ankles
+    res = ResidualDetector(ResidualParams.from_model(smoothing=0.6), candidates)
+    res_disc = StreamingDiscriminator(res, num_envs, device=device, rule=RULE)
+    variants.append(("residual eager + rule", lambda: res_disc.step_decision(obs, start)))
+    if cuda_graph and device.type == "cuda":
+        res_g = StreamingDiscriminator(res, num_envs, device=device, cuda_graph=True, rule=RULE)
+        variants.append(("residual cuda graph + rule", lambda: res_g.step_decision(obs, start)))
 
     with torch.inference_mode():
         for sync_each in sync_modes:
@@ -226,7 +235,7 @@ def main() -> None:
         "--lanes", type=int, default=None, help="train lanes; default 4096 GPU, 256 CPU"
     )
     ap.add_argument("--chunk", type=int, default=64)
-    ap.add_argument("--features", default="pd", choices=["raw", "pd"], help="model inputs")
+    ap.add_argument("--features", default="pd", choices=["raw", "pd", "phys"], help="model inputs")
     ap.add_argument("--train-iters", type=int, default=None, help="default 50 GPU, 10 CPU")
     ap.add_argument("--no-cuda-graph", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -14,6 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from h1fault.disc.calibrate import (
     LATCHES,
     PERSISTENCES,
@@ -22,7 +25,7 @@ from h1fault.disc.calibrate import (
     pick_rule,
     rule_of,
 )
-from h1fault.disc.dataset import DiscDataset
+from h1fault.disc.dataset import DiscDataset, SplitData
 from h1fault.disc.metrics import FALSE_ALARM_TARGET
 from h1fault.disc.residual import (
     ResidualDetector,
@@ -43,6 +46,27 @@ SMOOTHINGS = (1.0, 0.6, 0.35)
 """EMA weights of the grid (1 = no smoothing)."""
 
 
+def load_splits(ds: DiscDataset, split: str) -> SplitData:
+    """One split, or several joined by ``+`` (``train+val``: the residual detector learns nothing
+    from the train split, so it may calibrate on it too; more healthy episodes, a tighter bound).
+    """
+    parts = [ds.load_split(name) for name in split.split("+")]
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [p.num_samples for p in parts[:-1]])
+    cat = np.concatenate
+    return SplitData(
+        name=split, obs=torch.cat([p.obs for p in parts]),
+        label=cat([p.label for p in parts]), saturated=cat([p.saturated for p in parts]),
+        ep_start=cat([p.ep_start + o for p, o in zip(parts, offsets, strict=True)]),
+        ep_length=cat([p.ep_length for p in parts]),
+        ep_fault_joint=cat([p.ep_fault_joint for p in parts]),
+        ep_onset=cat([p.ep_onset for p in parts]),
+        ep_first_saturation=cat([p.ep_first_saturation for p in parts]),
+        ep_terminated=cat([p.ep_terminated for p in parts]),
+    )  # fmt: skip
+
+
 def calibrate_residual(
     dataset: str | Path,
     *,
@@ -61,9 +85,10 @@ def calibrate_residual(
 ) -> dict[str, Any]:
     """Pick gate, smoothing and rule on ``split``; write the detector to ``out`` if given.
 
-    ``start``: a residual JSON whose constants are kept (default: fresh from the model and the
-    default env config). Returns the calibration report (JSON-able, as :func:`calibrate`'s plus
-    ``params_grid``: the best row per (gate, smoothing)).
+    ``split``: a split or ``train+val`` (see :func:`load_splits`); never the test split you
+    report. ``start``: a residual JSON whose constants are kept (default: fresh from the model
+    and the default env config). Returns the calibration report (JSON-able, as :func:`calibrate`'s
+    plus ``params_grid``: the best row per (gate, smoothing)).
     """
     from h1fault.disc.eval import stream_split
 
@@ -71,7 +96,7 @@ def calibrate_residual(
         raise H1FaultError(f"false-alarm target must be in (0, 1], got {fa_target}")
     dev = resolve_device(device)
     ds = DiscDataset(dataset)
-    data = ds.load_split(split)
+    data = load_splits(ds, split)
     if data.num_episodes == 0:
         raise H1FaultError(f"{dataset}: the {split} split has no episodes")
     if start is not None:
