@@ -170,4 +170,5 @@ def test_shipped_detector_and_its_record() -> None:
     assert det.kind == "residual" and det.rule.latch
     assert det.class_joints[0] == -1 and len(det.class_joints) == 18
     record = json.loads(path.with_name(path.stem + ".meta.json").read_text())
+    assert record["picked"]["rule"] == det.rule.describe()
     assert record["command"].startswith("h1fault disc calibrate residual")
