@@ -21,6 +21,7 @@ D=${WORK:-/root/h1det}; rm -rf $D; mkdir -p $D
 ENVS=${ENVS:-4096}; STEPS=${STEPS:-2500}; HSTEPS=${HSTEPS:-1000}; EPOCHS=${EPOCHS:-15}
 LANES=${LANES:-512}; FEATURES=${FEATURES:-"phys pd"}; NOISE_OFF=${NOISE_OFF:-1}
 DEVICE=${DEVICE:-cuda}; BENCH=${BENCH:-1}   # DEVICE=cpu BENCH=0 with tiny sizes: a dry run
+TS=${TS:-1}   # timeout multiplier (a dry run on a slow CPU)
 CG=(--cuda-graph); [ "$DEVICE" = cpu ] && CG=()
 HELD=""; TRAIN_POL=()
 while [ $# -gt 0 ]; do
@@ -37,11 +38,11 @@ log() { echo "== $(date -u +%T) $*" | tee -a "$OUT/summary.txt"; }
 
 log "collect train data: $ENVS x $STEPS, policies: ${POL[*]}"
 {
-  timeout 120 "${H[@]}" collect --envs $ENVS --steps $STEPS --device $DEVICE --seed 1 "${POL[@]}" \
+  timeout $((120*TS)) "${H[@]}" collect --envs $ENVS --steps $STEPS --device $DEVICE --seed 1 "${POL[@]}" \
     --out $D/raw.h5 --no-progress --json
-  timeout 150 "${H[@]}" dataset build $D/raw.h5 --out $D/ds.h5 --split 0.7,0.15,0.15 \
+  timeout $((150*TS)) "${H[@]}" dataset build $D/raw.h5 --out $D/ds.h5 --split 0.7,0.15,0.15 \
     --no-progress --json | head -c 2000; echo
-  timeout 100 "${H[@]}" dataset stats $D/ds.h5 --no-progress > $D/stats.txt; echo "stats exit $?"
+  timeout $((100*TS)) "${H[@]}" dataset stats $D/ds.h5 --no-progress > $D/stats.txt; echo "stats exit $?"
   tail -25 $D/stats.txt
 } > "$OUT/data.txt" 2>&1
 grep -E "stats exit|wrote" "$OUT/data.txt" | tee -a "$OUT/summary.txt"
@@ -50,34 +51,34 @@ HELD_ARGS=()
 if [ -n "$HELD" ]; then
   log "collect held-out data: $ENVS x $HSTEPS with $HELD"
   {
-    timeout 90 "${H[@]}" collect --envs $ENVS --steps $HSTEPS --device $DEVICE --seed 2 \
+    timeout $((90*TS)) "${H[@]}" collect --envs $ENVS --steps $HSTEPS --device $DEVICE --seed 2 \
       --policy "$HELD" --out $D/raw_held.h5 --no-progress --json
-    timeout 100 "${H[@]}" dataset build $D/raw_held.h5 --out $D/ds_held.h5 --split 0.02,0.02,0.96 \
+    timeout $((100*TS)) "${H[@]}" dataset build $D/raw_held.h5 --out $D/ds_held.h5 --split 0.02,0.02,0.96 \
       --no-progress --json | head -c 1500; echo
-    timeout 60 "${H[@]}" dataset stats $D/ds_held.h5 --no-progress | tail -20
+    timeout $((60*TS)) "${H[@]}" dataset stats $D/ds_held.h5 --no-progress | tail -20
   } > "$OUT/data_heldout.txt" 2>&1
   HELD_ARGS=(--heldout $D/ds_held.h5 --heldout-split test)
 fi
 
 log "residual detector: calibrate on train+val"
-timeout 150 "${H[@]}" disc calibrate residual $D/ds.h5 --split train+val --device $DEVICE \
+timeout $((150*TS)) "${H[@]}" disc calibrate residual $D/ds.h5 --split train+val --device $DEVICE \
   --out "$OUT/residual_detector.json" > "$OUT/residual_calibrate.txt" 2>&1
 grep -E "picked|residual detector|false alarms|warning" "$OUT/residual_calibrate.txt" | tee -a "$OUT/summary.txt"
-timeout 120 "${H[@]}" disc eval "$OUT/residual_detector.json" $D/ds.h5 --device $DEVICE "${CG[@]}" \
+timeout $((120*TS)) "${H[@]}" disc eval "$OUT/residual_detector.json" $D/ds.h5 --device $DEVICE "${CG[@]}" \
   --no-baseline "${HELD_ARGS[@]}" --json > "$OUT/eval_residual.json" 2> "$OUT/eval_residual.err"
 
 for F in $FEATURES; do
   log "disc train features=$F ($EPOCHS epochs, $LANES lanes)"
-  timeout ${DISC_TIMEOUT:-200} "${H[@]}" disc train $D/ds.h5 -e gpu_$F --device $DEVICE \
+  timeout $((${DISC_TIMEOUT:-200}*TS)) "${H[@]}" disc train $D/ds.h5 -e gpu_$F --device $DEVICE \
     --epochs $EPOCHS --lanes $LANES --log-root $D/logs features=$F 2>&1 | tail -8 \
     | tee "$OUT/train_$F.txt" | tee -a "$OUT/summary.txt"
   ckpt=$(ls -d $D/logs/gpu_$F/*/checkpoints/best.pt 2>/dev/null | tail -1)
   [ -z "$ckpt" ] && { log "no checkpoint for $F"; continue; }
   cp "$ckpt" "$OUT/best_$F.pt"
-  timeout 150 "${H[@]}" disc eval "$ckpt" $D/ds.h5 --device $DEVICE "${CG[@]}" \
+  timeout $((150*TS)) "${H[@]}" disc eval "$ckpt" $D/ds.h5 --device $DEVICE "${CG[@]}" \
     --baseline "$OUT/residual_detector.json" "${HELD_ARGS[@]}" --json \
     > "$OUT/eval_$F.json" 2> "$OUT/eval_$F.err"
-  timeout 150 "${H[@]}" disc eval "$ckpt" $D/ds.h5 --device $DEVICE "${CG[@]}" \
+  timeout $((150*TS)) "${H[@]}" disc eval "$ckpt" $D/ds.h5 --device $DEVICE "${CG[@]}" \
     --baseline "$OUT/residual_detector.json" "${HELD_ARGS[@]}" 2>/dev/null | tail -16 \
     | tee "$OUT/eval_$F.txt" >> "$OUT/summary.txt"
 done
@@ -85,21 +86,21 @@ done
 if [ "$NOISE_OFF" = 1 ]; then
   log "residual with the torque sensor off (same seed: same episodes, exact torques)"
   {
-    timeout 120 "${H[@]}" collect --envs $ENVS --steps $STEPS --device $DEVICE --seed 1 "${POL[@]}" \
+    timeout $((120*TS)) "${H[@]}" collect --envs $ENVS --steps $STEPS --device $DEVICE --seed 1 "${POL[@]}" \
       --out $D/raw_exact.h5 --no-progress env.torque_sensor.enabled=false
-    timeout 150 "${H[@]}" dataset build $D/raw_exact.h5 --out $D/ds_exact.h5 --split 0.7,0.15,0.15 \
+    timeout $((150*TS)) "${H[@]}" dataset build $D/raw_exact.h5 --out $D/ds_exact.h5 --split 0.7,0.15,0.15 \
       --no-progress
     rm -f $D/raw_exact.h5
-    timeout 150 "${H[@]}" disc calibrate residual $D/ds_exact.h5 --split train+val --device $DEVICE \
+    timeout $((150*TS)) "${H[@]}" disc calibrate residual $D/ds_exact.h5 --split train+val --device $DEVICE \
       --out "$OUT/residual_exact.json"
-    timeout 120 "${H[@]}" disc eval "$OUT/residual_exact.json" $D/ds_exact.h5 --device $DEVICE \
+    timeout $((120*TS)) "${H[@]}" disc eval "$OUT/residual_exact.json" $D/ds_exact.h5 --device $DEVICE \
       "${CG[@]}" --no-baseline --json > "$OUT/eval_residual_exact.json"
   } > "$OUT/torque_exact.txt" 2>&1
 fi
 
 if [ "$BENCH" = 1 ]; then
   log "streaming speed"
-  timeout 150 python3 benchmarks/disc_speed.py --device $DEVICE --features phys --train-iters 20 \
+  timeout $((150*TS)) python3 benchmarks/disc_speed.py --device $DEVICE --features phys --train-iters 20 \
     --json "$OUT/disc_speed.json" 2>&1 | grep -E "^#|stream 4096" | tee "$OUT/disc_speed.txt" \
     >> "$OUT/summary.txt"
 fi
