@@ -82,7 +82,7 @@ def evaluate_with_context(
     rule_kw = {k: v for k, v in kw.items() if k not in ("fault_threshold", "persistence", "latch",
                                                        "pick_on", "fa_target")}  # fmt: skip
     if baseline is not None:
-        base = evaluate(baseline, dataset, **rule_kw)
+        base = evaluate(baseline, dataset, grids=False, **rule_kw)
         report["baseline"] = _slim(base)
         columns["baseline"] = group_summary(base)
     if heldout is not None:
@@ -91,11 +91,11 @@ def evaluate_with_context(
             h_kw["pick_on"] = None  # the rule picked on the in-distribution val split
             h_kw.update(report["decision_rule"])
             h_kw.pop("text")
-        held = evaluate(checkpoint, heldout, **h_kw)
+        held = evaluate(checkpoint, heldout, grids=False, **h_kw)
         report["heldout"] = _slim(held)
         columns["heldout model"] = group_summary(held)
         if baseline is not None:
-            held_b = evaluate(baseline, heldout, **{**rule_kw, "split": heldout_split})
+            held_b = evaluate(baseline, heldout, grids=False, **{**rule_kw, "split": heldout_split})
             report["heldout_baseline"] = _slim(held_b)
             columns["heldout baseline"] = group_summary(held_b)
     report["comparison"] = columns

@@ -104,8 +104,10 @@ def evaluate(
     cuda_graph: bool = False,
     plots_dir: str | Path | None = None,
     progress: bool = True,
+    grids: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate ``checkpoint`` on one split of ``dataset``; returns the JSON-able report.
+    """Evaluate ``checkpoint`` on one split of ``dataset``; returns the JSON-able report
+    (``grids=False`` skips ``threshold_sweep`` and ``rule_grid``, the slow part on big splits).
 
     The decision rule is the checkpoint's, with ``fault_threshold``, ``persistence`` and
     ``latch`` overriding its parts; or, with ``pick_on`` (e.g. ``"val"``), the rule
@@ -168,16 +170,17 @@ def evaluate(
     if tuple(ds.joint_names) == JOINT_NAMES:  # legacy logs and users think in Isaac Lab order too
         for row in report["detection"]["per_joint"]:
             row["isaaclab_index"] = int(MODEL_TO_ISAACLAB[row["joint_index"]])
-    report["threshold_sweep"] = scorer.grid(
-        sorted({*SWEEP, rule.fault_threshold}), [rule.persistence], [rule.latch]
-    )
-    from h1fault.disc.calibrate import LATCHES, PERSISTENCES, THRESHOLDS
+    if grids:
+        report["threshold_sweep"] = scorer.grid(
+            sorted({*SWEEP, rule.fault_threshold}), [rule.persistence], [rule.latch]
+        )
+        from h1fault.disc.calibrate import LATCHES, PERSISTENCES, THRESHOLDS
 
-    report["rule_grid"] = scorer.grid(
-        sorted({*THRESHOLDS, rule.fault_threshold}),
-        sorted({*PERSISTENCES, rule.persistence}),
-        LATCHES,
-    )
+        report["rule_grid"] = scorer.grid(
+            sorted({*THRESHOLDS, rule.fault_threshold}),
+            sorted({*PERSISTENCES, rule.persistence}),
+            LATCHES,
+        )
     report["checkpoint"] = str(checkpoint)
     report["detector"] = "residual" if meta.features == "residual" else "gru"
     report["dataset"] = str(dataset)
