@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from h1fault.console import make_progress
 from h1fault.data.h5io import remove_if_exists
 from h1fault.data.schema import OBS_DIM
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
@@ -253,23 +254,8 @@ def _progress(total: int, num_envs: int, enabled: bool) -> Iterator[tuple[Callab
     if not enabled:
         yield (lambda: None), (lambda b: None)
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    from h1fault.cli_common import err_console
-
-    columns = (
-        TextColumn("collect"), BarColumn(bar_width=20), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[mb]:.1f} MB"),
-        TimeRemainingColumn(),
-    )  # fmt: skip
-    with Progress(*columns, console=err_console, transient=False) as prog:
-        task = prog.add_task("collect", total=total, rate="", mb=0.0)
+    with make_progress(fields=("rate", "mb")) as prog:
+        task = prog.add_task("collect", total=total, rate="", mb="0.0 MB")
         t_start = time.perf_counter()
         state = {"n": 0, "last": 0.0}
 
@@ -286,7 +272,7 @@ def _progress(total: int, num_envs: int, enabled: bool) -> Iterator[tuple[Callab
                 state["last"] = now  # fmt: skip
 
         def set_bytes(b: int) -> None:
-            prog.update(task, mb=b / 1e6)
+            prog.update(task, mb=f"{b / 1e6:.1f} MB")
 
         yield update, set_bytes
 

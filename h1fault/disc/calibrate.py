@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from h1fault.console import resolve_device
 from h1fault.disc.checkpoint import DiscMeta, check_compatible, load_checkpoint, save_checkpoint
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule, declare_offline, run_lengths
@@ -35,7 +36,6 @@ from h1fault.disc.metrics import (
     detection_step,
     latency,
 )
-from h1fault.disc.runtime import resolve_device
 from h1fault.errors import H1FaultError
 
 THRESHOLDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)

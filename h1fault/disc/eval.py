@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from h1fault.console import make_progress, resolve_device
 from h1fault.disc.calibrate import RuleScorer
 from h1fault.disc.checkpoint import check_compatible, load_checkpoint
 from h1fault.disc.dataset import DiscDataset, SplitData
@@ -21,7 +22,6 @@ from h1fault.disc.decision import DecisionRule
 from h1fault.disc.lanes import lane_schedule
 from h1fault.disc.metrics import EvalArrays, evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator
-from h1fault.disc.runtime import make_progress, resolve_device
 from h1fault.errors import H1FaultError
 from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB
 
@@ -52,7 +52,7 @@ def stream_split_decisions(
     declared = torch.zeros(n + 1, dtype=torch.int64, device=device)
     sched = sched.to(device)
     write_idx = torch.where(sched.length > 0, sched.start, torch.full_like(sched.start, n))
-    with make_progress(progress) as bar:
+    with make_progress(progress, fields=("info",)) as bar:
         task = bar.add_task(f"streaming {split.name}", total=sched.num_iters, info="")
         for i in range(sched.num_iters):
             dec, probs = disc.step_decision(obs_all.index_select(0, sched.start[i]), sched.first[i])

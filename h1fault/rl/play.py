@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from h1fault.cli_common import err_console
+from h1fault.console import make_progress
 from h1fault.errors import H1FaultError
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.task import EnvConfig, ObsNoiseConfig
@@ -88,10 +87,7 @@ def play(
     bin_lin = torch.zeros(nbins, device=dev)
     bin_ang = torch.zeros(nbins, device=dev)
     edges = torch.tensor(VX_BINS, device=dev)
-    progress = Progress(
-        TextColumn("[bold]play[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(), console=err_console, disable=not show_progress,
-    )  # fmt: skip
+    progress = make_progress(show_progress, elapsed=True)
     with progress, torch.no_grad():
         task = progress.add_task("play", total=env.max_episode_steps)
         for _ in range(env.max_episode_steps):

@@ -23,8 +23,8 @@ from skrl.resources.preprocessors.torch import RunningStandardScaler
 from skrl.resources.schedulers.torch import KLAdaptiveLR
 from skrl.trainers.torch.sequential import SequentialTrainerCfg
 
-from h1fault.cli_common import err_console
 from h1fault.config import dump_yaml
+from h1fault.console import err_console
 from h1fault.errors import H1FaultError
 from h1fault.provenance import new_run_dir, save_code_state
 from h1fault.rl.config import TrainRunConfig

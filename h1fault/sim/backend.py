@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 import mujoco
 import torch
 
+from h1fault.console import resolve_device
 from h1fault.errors import H1FaultError
 
 
@@ -132,16 +133,3 @@ def make_backend(
 
         return WarpBackend(model, num_envs, torch_device, substeps)
     raise H1FaultError(f"unknown backend '{backend}' (choose auto, mujoco or warp)")
-
-
-def resolve_device(device: str) -> torch.device:
-    """Parse a device string and check it exists; one-line error for CUDA without a GPU."""
-    try:
-        torch_device = torch.device(device)
-    except RuntimeError as exc:
-        raise H1FaultError(f"unknown device '{device}' (use cpu, cuda or cuda:N)") from exc
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise H1FaultError(f"device '{device}' requested but no CUDA GPU is available")
-    if torch_device.type not in ("cpu", "cuda"):
-        raise H1FaultError(f"unsupported device '{device}' (use cpu, cuda or cuda:N)")
-    return torch_device

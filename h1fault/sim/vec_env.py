@@ -40,7 +40,8 @@ import warnings
 
 import torch
 
-from h1fault.sim.backend import PhysicsBackend, make_backend, resolve_device
+from h1fault.console import resolve_device
+from h1fault.sim.backend import PhysicsBackend, make_backend
 from h1fault.sim.faults import FaultSchedule
 from h1fault.sim.model import (
     JOINT_NAMES,
