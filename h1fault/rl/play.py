@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 
 from h1fault.console import make_progress
 from h1fault.errors import H1FaultError
+from h1fault.sim.contract import Policy, VecEnv
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.task import EnvConfig, ObsNoiseConfig
 from h1fault.sim.vec_env import H1VecEnv
@@ -57,7 +59,7 @@ class PlayReport:
 
 
 def play(
-    policy,
+    policy: Policy,
     env_cfg: EnvConfig | None = None,
     episodes: int = 16,
     device: str = "cpu",
@@ -76,6 +78,23 @@ def play(
     cfg = dataclasses.replace(base, obs_noise=ObsNoiseConfig(enabled=False), faults=fault_cfg)
     env = H1VecEnv(cfg, num_envs=episodes, device=device, backend=backend, seed=seed)
     recorder = _VideoRecorder(env, video) if video else None
+    report = evaluate(env, policy, recorder.capture if recorder else None, show_progress)
+    if recorder:
+        recorder.close()
+    return report
+
+
+def evaluate(
+    env: VecEnv,
+    policy: Policy,
+    on_step: Callable[[], None] | None = None,
+    show_progress: bool = True,
+) -> PlayReport:
+    """Run the first episode of every env of ``env`` (from a reset) and measure it.
+
+    policy: obs (num_envs, 69) -> actions (num_envs, 19). on_step: called after every step (a
+    video frame, say). The fault model is whatever ``env.cfg.faults`` says.
+    """
     obs, _ = env.reset()
     n, dev = env.num_envs, env.device
     running = torch.ones(n, dtype=torch.bool, device=dev)
@@ -93,8 +112,8 @@ def play(
         for _ in range(env.max_episode_steps):
             commands = env.commands.clone()
             obs, _, terminated, truncated, info = env.step(policy(obs))
-            if recorder:
-                recorder.capture()
+            if on_step is not None:
+                on_step()
             w = running.float()
             b = (torch.bucketize(commands[:, 0].contiguous(), edges, right=True) - 1).clamp(
                 0, nbins - 1
@@ -110,8 +129,6 @@ def play(
             progress.advance(task)
             if not bool(running.any()):
                 break
-    if recorder:
-        recorder.close()
     dt = env.control_dt
     steps = bin_steps.sum().clamp(min=1)
     per = [
@@ -133,7 +150,7 @@ def play(
         lin_vel_error=float(bin_lin.sum() / steps),
         ang_vel_error=float(bin_ang.sum() / steps),
         per_command=per,
-        faults=faults,
+        faults=env.cfg.faults.enabled,
         fault_episodes=nf,
         fault_fall_rate=float((fell & had_fault).sum()) / nf if nf else None,
     )

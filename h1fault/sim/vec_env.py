@@ -1,24 +1,8 @@
 """The vectorised H1 env: torch in, torch out, auto-reset, per-env faults.
 
-This is the contract everything above the physics uses (PPO, collect, play):
-
-- ``reset() -> (obs, info)``; ``step(actions) -> (obs, reward, terminated, truncated, info)``
-- ``obs``: (num_envs, 69) float32 policy observations; ``info["disc_obs"]``: (num_envs, 88)
-  discriminator observations (the 69 + 19 applied torques in N·m), both for the *next* action.
-- ``actions``: (num_envs, 19) float32, joint targets = default pose + action_scale * action.
-- ``reward``: (num_envs,) float32; ``terminated`` (fall/unstable), ``truncated`` (time-out):
-  (num_envs,) bool. Envs that are done are reset inside ``step``; the returned obs is then the
-  first observation of the new episode.
-- Per-transition info (values of the step just taken, before any reset): ``fault_joint``
-  (num_envs,) int64 (-1 none), ``fault_limit`` (num_envs,) float32 (NaN none), ``saturated``
-  (num_envs,) bool, ``episode`` and ``step_in_episode`` (num_envs,) int64, ``fault_onset``
-  (num_envs,) bool (the env's fault took effect in this step), ``fault_events`` (mapping of 1-D
-  tensors env, episode, step_in_episode, global_step, joint, scale, limit: the onsets that took
-  effect in this step), ``log`` (mapping of scalar episode statistics of the episodes that ended
-  in this step, Isaac Lab style, for TensorBoard; empty if none ended), ``lin_vel_error``
-  (num_envs,) |cmd_xy - v_xy| in the yaw frame (m/s) and ``ang_vel_error`` (num_envs,)
-  |cmd_wz - w_z| (rad/s) of this step.
-- Every returned tensor is fresh: later steps never change it.
+Implements :class:`~h1fault.sim.contract.VecEnv`: ``reset() -> (obs, info)``, ``step(actions)
+-> StepResult(obs, reward, terminated, truncated, info)``; shapes and info keys are documented
+there (:mod:`h1fault.sim.contract`).
 
 Observation layout (69): base lin vel body (3), base ang vel body (3), projected gravity (3),
 command vx vy wz (3), joint pos - default (19), joint vel (19), last action (19). In the first
@@ -42,6 +26,7 @@ import torch
 
 from h1fault.console import resolve_device
 from h1fault.sim.backend import PhysicsBackend, make_backend
+from h1fault.sim.contract import StepResult
 from h1fault.sim.faults import FaultSchedule
 from h1fault.sim.model import (
     JOINT_NAMES,
@@ -200,8 +185,11 @@ class H1VecEnv:
         self._obs, self._disc_obs = self._compute_obs(quat_to_matrix(self.backend.qpos[:, 3:7]))
         return self._obs, {"disc_obs": self._disc_obs}
 
-    def step(self, actions: torch.Tensor):
-        """Advance one control step (see module docstring for shapes and info keys)."""
+    def step(self, actions: torch.Tensor) -> StepResult:
+        """Advance one control step. actions: (num_envs, 19) float32.
+
+        Shapes and info keys: :mod:`h1fault.sim.contract`.
+        """
         if not self._started:
             self.reset()
         if self._graphs is not None:
@@ -235,7 +223,7 @@ class H1VecEnv:
             "ang_vel_error": out["ang_vel_error"],
         }  # fmt: skip
         self.global_step += 1
-        return out["obs"], out["reward"], out["terminated"], out["truncated"], info
+        return StepResult(out["obs"], out["reward"], out["terminated"], out["truncated"], info)
 
     @property
     def obs(self) -> torch.Tensor:
@@ -246,6 +234,11 @@ class H1VecEnv:
     def disc_obs(self) -> torch.Tensor:
         """Current discriminator observation. Shape: (num_envs, 88)."""
         return self._disc_obs
+
+    @property
+    def backend_name(self) -> str:
+        """The physics backend's class name (``CpuBackend`` or ``WarpBackend``)."""
+        return type(self.backend).__name__
 
     @property
     def uses_cuda_graphs(self) -> bool:
