@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a sourc
 
 from h1fault.console import resolve_device  # noqa: E402
 from h1fault.errors import H1FaultError  # noqa: E402
-from h1fault.sim.backend import make_backend  # noqa: E402
+from h1fault.sim.backend_factory import make_backend  # noqa: E402
 from h1fault.sim.model import load_model  # noqa: E402
 from h1fault.sim.task import EnvConfig  # noqa: E402
 from h1fault.sim.vec_env import NUM_OBS, H1VecEnv  # noqa: E402

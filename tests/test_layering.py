@@ -71,3 +71,68 @@ def test_library_never_imports_the_cli_layer() -> None:
             if top in FORBIDDEN or (top == "h1fault" and is_cli(name)):
                 offenders.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}")
     assert not offenders, "the library imports the CLI layer:\n" + "\n".join(offenders)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports, at any level of the file (function-level
+    imports too: they dodge a cycle at import time but not in the design).
+
+    ``from a.b import c`` is an edge to ``a.b.c`` when that is a module, else to ``a.b``. A
+    submodule's implicit import of its parent package is not an edge.
+    """
+    modules = package_modules()
+    graph: dict[str, set[str]] = {}
+    for module, (path, source) in modules.items():
+        edges = set()
+        for name, _ in imports_of(source, module, path.name == "__init__.py"):
+            while name and name not in modules:  # a.b.c (a name in a.b) -> a.b
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                edges.add(name)
+        graph[module] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as ``[a, b, ..., a]``, or None (depth-first search)."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_cycle_finder_finds_a_function_level_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    cycle = find_cycle(graph)
+    assert cycle is not None and cycle[0] == cycle[-1] and set(cycle) == {"a", "b", "c"}
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+    # the old disc/eval <-> disc/calibrate shape: a function-level import closing the loop
+    src_eval = "from h1fault.disc.calibrate import RuleScorer\n"
+    src_cal = "def calibrate():\n    from h1fault.disc.eval import stream_split\n"
+    edges = {
+        m: {n.rpartition(".")[0] for n, _ in imports_of(src, m)}
+        for m, src in (("h1fault.disc.eval", src_eval), ("h1fault.disc.calibrate", src_cal))
+    }
+    assert find_cycle(edges) is not None
+
+
+def test_no_import_cycles_inside_the_package() -> None:
+    graph = import_graph()
+    assert "h1fault.disc.calibrate" in graph["h1fault.disc.eval"]  # the walker sees real edges
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

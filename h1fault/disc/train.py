@@ -26,13 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from h1fault.console import err_console, make_progress, resolve_device
-from h1fault.disc.calibrate import (
-    RuleScorer,
-    pick_on_probs,
-    pick_rule,
-    rule_of,
-    write_calibrated,
-)
+from h1fault.disc.calibrate import pick_on_probs, pick_rule, rule_of, write_calibrated
 from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
@@ -41,6 +35,7 @@ from h1fault.disc.features import feature_stats, make_feature_map, pd_constants
 from h1fault.disc.lanes import LaneSchedule, lane_schedule
 from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet
+from h1fault.disc.scoring import RuleScorer
 from h1fault.errors import H1FaultError
 from h1fault.provenance import new_run_dir, package_versions, save_code_state
 

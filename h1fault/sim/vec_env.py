@@ -25,7 +25,8 @@ import warnings
 import torch
 
 from h1fault.console import resolve_device
-from h1fault.sim.backend import PhysicsBackend, make_backend
+from h1fault.sim.backend import PhysicsBackend
+from h1fault.sim.backend_factory import make_backend
 from h1fault.sim.contract import StepResult
 from h1fault.sim.faults import FaultSchedule
 from h1fault.sim.model import (
@@ -79,10 +80,11 @@ class H1VecEnv:
         seed: int = 0,
         cuda_graph: bool = True,
     ) -> None:
-        """cfg: the task. device: ``cpu`` or ``cuda[:N]``. backend: ``auto`` | ``mujoco`` |
-        ``warp`` (see :func:`~h1fault.sim.backend.make_backend`). seed: of the env's generator.
-        cuda_graph: on a CUDA device, capture the task's halves of step() as CUDA graphs (at
-        construction, well under a second); False steps eagerly (same results, slower)."""
+        """cfg: the task. device: ``auto``, ``cpu`` or ``cuda[:N]``. backend: ``auto`` |
+        ``mujoco`` | ``warp`` (see :func:`~h1fault.sim.backend_factory.make_backend`). seed: of
+        the env's generator. cuda_graph: on a CUDA device, capture the task's halves of step()
+        as CUDA graphs (at construction, well under a second); False steps eagerly (same
+        results, slower)."""
         self.cfg = cfg = cfg or EnvConfig()
         self.num_envs = num_envs
         self.device = resolve_device(device)

@@ -10,7 +10,7 @@ import torch
 
 from h1fault.console import resolve_device
 from h1fault.errors import H1FaultError
-from h1fault.sim.backend import make_backend
+from h1fault.sim.backend_factory import make_backend
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import load_model
 from h1fault.sim.task import EnvConfig, ObsNoiseConfig, quat_rotate_inverse, quat_to_matrix
