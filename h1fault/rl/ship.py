@@ -60,9 +60,3 @@ def write_deployable(
         export_policy(result.final_checkpoint, policy_path, meta)
     (result.run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
     return meta
-
-
-def _device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return platform.processor() or platform.machine()

@@ -1,4 +1,4 @@
-"""A policy rollout under the fault model, summarised (used by ``h1fault demo``)."""
+"""Step 1 of ``h1fault demo``: a policy rollout under the fault model, summarised."""
 
 from __future__ import annotations
 
