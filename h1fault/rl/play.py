@@ -57,6 +57,10 @@ class PlayReport:
         """The project's walking bar: long episodes and accurate velocity tracking."""
         return self.episode_length_ratio >= length_ratio and self.lin_vel_error < max_lin_err
 
+    def to_dict(self) -> dict:
+        """The fields plus ``walks`` (the default bar), JSON-able."""
+        return dataclasses.asdict(self) | {"walks": self.walks()}
+
 
 def play(
     policy: Policy,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
 
@@ -56,7 +55,7 @@ def write_deployable(
         policy = load_policy(policy_path, device=device)
         report = play(policy, cfg.env, episodes=eval_episodes, device=device, backend=backend,
                       seed=seed + 1)  # fmt: skip
-        meta["play"] = dataclasses.asdict(report) | {"walks": report.walks()}
+        meta["play"] = report.to_dict()
         export_policy(result.final_checkpoint, policy_path, meta)
     (result.run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
     return meta
