@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,6 +27,9 @@ from rich.progress import (
 )
 
 from h1fault.errors import H1FaultError
+
+if TYPE_CHECKING:  # torch loads on first use: building and checking datasets never needs it
+    import torch
 
 err_console = Console(stderr=True)
 """Progress bars and messages to stderr, so stdout stays clean for ``--json``."""
@@ -80,6 +82,8 @@ def resolve_device(device: str) -> torch.device:
     A CUDA device on a machine without CUDA, or any other name, is a one-line
     :class:`~h1fault.errors.H1FaultError`.
     """
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import h1fault
 
@@ -136,3 +141,21 @@ def test_no_import_cycles_inside_the_package() -> None:
     assert "h1fault.disc.calibrate" in graph["h1fault.disc.eval"]  # the walker sees real edges
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+@pytest.mark.parametrize(
+    ("modules", "absent"),
+    [
+        # dataset build/check/import tools start fast: torch is not needed for them
+        ("h1fault.data.build h1fault.data.stats h1fault.data.legacy_import h1fault.data.writer",
+         "torch"),
+        # the env contract is importable by other simulators' adapters without MuJoCo
+        ("h1fault.sim.contract h1fault.console", "mujoco"),
+    ],
+)  # fmt: skip
+def test_light_modules_stay_light(modules: str, absent: str) -> None:
+    code = f"import sys\nimport {', '.join(modules.split())}\nprint({absent!r} in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False", f"importing {modules} loads {absent}"
