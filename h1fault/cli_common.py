@@ -11,19 +11,24 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+# Re-exported: the CLI's stderr console, progress bars and device parsing live in the package.
+from h1fault.console import err_console as err_console
+from h1fault.console import make_progress as make_progress
+from h1fault.console import resolve_device as resolve_device
 from h1fault.errors import H1FaultError
 
 console = Console()
 """Human output (tables) to stdout."""
-err_console = Console(stderr=True)
-"""Progress bars and messages to stderr, so stdout stays clean for ``--json``."""
 
 DEBUG = {"enabled": False}
 """Set by the root ``--debug`` switch: show full tracebacks instead of one-line errors."""
 
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 EnvsOpt = Annotated[int, typer.Option("--envs", "-n", help="Number of parallel envs.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda or cuda:N.")]
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", help="Torch device: cpu, cuda, cuda:N or auto (cuda if available)."),
+]
 BackendOpt = Annotated[
     str,
     typer.Option("--backend", help="Physics: auto (warp on CUDA, mujoco on CPU), mujoco, warp."),

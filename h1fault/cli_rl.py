@@ -195,9 +195,7 @@ def play(
     policy = load_policy(checkpoint, device=device)
     report = run(policy, episodes=episodes, device=device, backend=backend, seed=seed,
                  faults=faults, video=video)  # fmt: skip
-    import dataclasses
-
-    data = dataclasses.asdict(report) | {"walks": report.walks()}
+    data = report.to_dict()
     if as_json:
         print_json(data)
         return

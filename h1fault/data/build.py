@@ -25,8 +25,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from h1fault.console import byte_progress
 from h1fault.data.h5io import RawInfo, first_line, open_h5, read_raw_info, remove_if_exists
-from h1fault.data.progress import byte_progress
 from h1fault.data.scan import CATEGORIES, FLAG_BYTES, RawScan, scan_raw
 from h1fault.data.schema import (
     DATASET_FORMAT,

@@ -22,14 +22,13 @@ from typing import Any
 
 import torch
 
+from h1fault.console import make_progress
 from h1fault.data.h5io import remove_if_exists
 from h1fault.data.schema import OBS_DIM
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
 from h1fault.errors import H1FaultError
 from h1fault.provenance import git_commit, package_versions
-
-Policy = Callable[[torch.Tensor], torch.Tensor]
-"""obs (N, 69) float32 -> actions (N, 19) float32."""
+from h1fault.sim.contract import Policy, VecEnv
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 _FLAG_TORCH = {
@@ -164,7 +163,7 @@ def sigterm_as_keyboard_interrupt() -> Iterator[None]:
 
 
 def collect(
-    env: Any,
+    env: VecEnv,
     policy: Policy,
     out: str | Path,
     num_steps: int,
@@ -176,7 +175,7 @@ def collect(
 ) -> CollectResult:
     """Roll ``policy`` out in ``env`` for ``num_steps`` steps and write the raw file ``out``.
 
-    env: an :class:`~h1fault.sim.vec_env.H1VecEnv` (or anything with its contract).
+    env: any :class:`~h1fault.sim.contract.VecEnv` (e.g. :class:`~h1fault.sim.vec_env.H1VecEnv`).
     policy: obs (N, 69) -> actions (N, 19), called under ``torch.no_grad`` (not inference
     mode: the env stays usable for training afterwards).
     attrs: extra file attrs (seed, checkpoint, hash, ...); env-derived attrs are added here.
@@ -184,12 +183,11 @@ def collect(
     """
     wcfg = writer or WriterConfig()
     wcfg.validate()
-    n = int(env.num_envs)
+    n = env.num_envs
     all_attrs = env_attrs(env)
     all_attrs.update(attrs or {})
-    device = torch.device(env.device)
-    stage = _Staging(min(wcfg.flush_steps, num_steps), n, _TORCH_DTYPES[wcfg.dtype], device,
-                     getattr(env, "nominal_limits", None))  # fmt: skip
+    stage = _Staging(min(wcfg.flush_steps, num_steps), n, _TORCH_DTYPES[wcfg.dtype], env.device,
+                     env.nominal_limits)  # fmt: skip
     raw = RawWriter(out, n, num_steps, all_attrs, wcfg, force=force)
     interrupted = False
     t0 = rows_done = 0  # first step of the current batch; its rows whose flags are recorded
@@ -253,23 +251,8 @@ def _progress(total: int, num_envs: int, enabled: bool) -> Iterator[tuple[Callab
     if not enabled:
         yield (lambda: None), (lambda b: None)
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    from h1fault.cli_common import err_console
-
-    columns = (
-        TextColumn("collect"), BarColumn(bar_width=20), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[mb]:.1f} MB"),
-        TimeRemainingColumn(),
-    )  # fmt: skip
-    with Progress(*columns, console=err_console, transient=False) as prog:
-        task = prog.add_task("collect", total=total, rate="", mb=0.0)
+    with make_progress(fields=("rate", "mb")) as prog:
+        task = prog.add_task("collect", total=total, rate="", mb="0.0 MB")
         t_start = time.perf_counter()
         state = {"n": 0, "last": 0.0}
 
@@ -286,12 +269,12 @@ def _progress(total: int, num_envs: int, enabled: bool) -> Iterator[tuple[Callab
                 state["last"] = now  # fmt: skip
 
         def set_bytes(b: int) -> None:
-            prog.update(task, mb=b / 1e6)
+            prog.update(task, mb=f"{b / 1e6:.1f} MB")
 
         yield update, set_bytes
 
 
-def env_attrs(env: Any) -> dict[str, Any]:
+def env_attrs(env: VecEnv) -> dict[str, Any]:
     """File attrs describing the env: joint tables, fault distribution, config, versions."""
     from h1fault.config import to_dict
     from h1fault.sim.model import ISAACLAB_JOINT_NAMES, JOINT_NAMES
@@ -301,7 +284,6 @@ def env_attrs(env: Any) -> dict[str, Any]:
     fault_cfg = to_dict(faults)
     fault_cfg["candidate_indices"] = faults.candidate_indices()
     fault_cfg["p_fault_effective"] = float(faults.p_fault) if faults.enabled else 0.0
-    nominal = getattr(env, "nominal_limits", None)
     return {
         "joint_names": list(JOINT_NAMES),
         "isaaclab_joint_names": list(ISAACLAB_JOINT_NAMES),
@@ -309,13 +291,11 @@ def env_attrs(env: Any) -> dict[str, Any]:
         "fault_config": fault_cfg,
         "env_config": to_dict(cfg),
         "control_dt": float(env.control_dt),
-        "max_episode_steps": int(getattr(env, "max_episode_steps", -1)),
-        "nominal_torque_limits": (
-            [float(x) for x in nominal.cpu().tolist()] if nominal is not None else []
-        ),
+        "max_episode_steps": int(env.max_episode_steps),
+        "nominal_torque_limits": [float(x) for x in env.nominal_limits.cpu().tolist()],
         "device": str(env.device),
-        "backend": type(getattr(env, "backend", env)).__name__,
-        "seed": int(getattr(env, "seed", -1)),
+        "backend": env.backend_name,
+        "seed": int(env.seed),
         "versions": package_versions(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),

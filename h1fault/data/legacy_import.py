@@ -340,7 +340,7 @@ def import_legacy(
                        force=force)  # fmt: skip
     carry = np.full(n, -1, np.int16)
     try:
-        from h1fault.data.progress import byte_progress
+        from h1fault.console import byte_progress
 
         with byte_progress("import", size, progress) as advance:
             for b0 in range(0, t_total, wcfg.flush_steps):

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from h1fault.console import byte_progress
 from h1fault.data.h5io import (
     check_dataset_layout,
     file_format,
@@ -42,7 +43,6 @@ from h1fault.data.h5io import (
     open_h5,
     read_raw_info,
 )
-from h1fault.data.progress import byte_progress
 from h1fault.data.scan import CATEGORIES, CATEGORY_TEXT, FLAG_BYTES, scan_raw
 from h1fault.data.schema import DATASET_FORMAT, OBS_DIM, RAW_FORMAT, SPLIT_NAMES
 from h1fault.errors import H1FaultError

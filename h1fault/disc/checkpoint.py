@@ -18,11 +18,12 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-from h1fault.disc.dataset import ClassSpec, DiscDataset
+from h1fault.console import resolve_device
+from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule
 from h1fault.disc.model import DiscriminatorNet
 from h1fault.errors import H1FaultError
@@ -200,3 +201,33 @@ def check_compatible(meta: DiscMeta, dataset: DiscDataset, ckpt_path: str | Path
             f"{where}checkpoint classes (candidate joints {list(meta.class_joints[1:])}) differ "
             f"from dataset {dataset.path} (candidate joints {list(dataset.classes.joints[1:])})"
         )
+
+
+class CheckedSplit(NamedTuple):
+    """A checkpoint and the dataset split it is about to stream, checked against each other."""
+
+    net: DiscriminatorNet
+    """The network, on ``device``."""
+    meta: DiscMeta
+    """Its metadata (classes, decision rule, ...)."""
+    dataset: DiscDataset
+    """The dataset (classes, control_dt)."""
+    split: SplitData
+    """The loaded split, with at least one episode."""
+    device: torch.device
+    """The resolved device."""
+
+
+def load_split_for_checkpoint(
+    checkpoint: str | Path, dataset: str | Path, split: str, device: str = "auto"
+) -> CheckedSplit:
+    """Load ``checkpoint`` on ``device`` and ``split`` of ``dataset``; one-line errors if they do
+    not fit (:func:`check_compatible`) or the split has no episodes."""
+    dev = resolve_device(device)
+    net, meta = load_checkpoint(checkpoint, dev)
+    ds = DiscDataset(dataset)
+    check_compatible(meta, ds, checkpoint)
+    data = ds.load_split(split)
+    if data.num_episodes == 0:
+        raise H1FaultError(f"{dataset}: the {split} split has no episodes")
+    return CheckedSplit(net, meta, ds, data, dev)

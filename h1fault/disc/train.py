@@ -24,15 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.console import Console
 
-from h1fault.disc.calibrate import (
-    RuleScorer,
-    pick_on_probs,
-    pick_rule,
-    rule_of,
-    write_calibrated,
-)
+from h1fault.console import err_console, make_progress, resolve_device
+from h1fault.disc.calibrate import pick_on_probs, pick_rule, rule_of, write_calibrated
 from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
@@ -41,7 +35,7 @@ from h1fault.disc.features import feature_stats, make_feature_map, pd_constants
 from h1fault.disc.lanes import LaneSchedule, lane_schedule
 from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet
-from h1fault.disc.runtime import make_progress, resolve_device
+from h1fault.disc.scoring import RuleScorer
 from h1fault.errors import H1FaultError
 from h1fault.provenance import new_run_dir, package_versions, save_code_state
 
@@ -299,7 +293,7 @@ def train(
     (run_dir / "params" / "disc.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     save_code_state(run_dir / "params")
     if absent:
-        Console(stderr=True).print(
+        err_console.print(
             f"[yellow]warning:[/] classes absent from the train split (weight 0): {absent}"
         )
     writer = None
@@ -326,7 +320,7 @@ def train(
     history: list[dict[str, Any]] = []
     best_path = run_dir / "checkpoints" / "best.pt"
     last_path = run_dir / "checkpoints" / "last.pt"
-    with make_progress(progress) as bar, writer or nullcontext():
+    with make_progress(progress, fields=("info",)) as bar, writer or nullcontext():
         task = bar.add_task("disc train", total=None, info="")
         for epoch in range(1, cfg.epochs + 1):
             net.train()

@@ -20,7 +20,7 @@ from torch import nn
 
 from h1fault.errors import H1FaultError
 from h1fault.rl.models import mlp
-from h1fault.sim.vec_env import NUM_OBS
+from h1fault.sim.observations import NUM_OBS
 
 NUM_ACTIONS = 19
 DEFAULT_POLICY = "h1_walk_policy.pt"
