@@ -10,8 +10,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from h1fault.errors import H1FaultError
+from h1fault.errors import H1FaultError, Interrupted
 
 console = Console()
 """Human output (tables) to stdout."""
@@ -57,17 +58,37 @@ F = TypeVar("F", bound=Callable[..., Any])
 def friendly_errors(func: F) -> F:
     """Decorate a command: known errors become ``error: <message>`` on stderr and exit code 1.
 
-    With the root ``--debug`` switch the original exception and its traceback propagate.
+    An ``OSError`` that reaches here (a file system refusing a write) is reported the same way;
+    Ctrl-C is one ``interrupted`` line and exit code 130. With the root ``--debug`` switch the
+    original exception and its traceback propagate. Messages are escaped: user text such as
+    ``x[bold]y.h5`` is printed as is, never read as rich markup.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except H1FaultError as exc:
+        except (H1FaultError, OSError) as exc:
             if DEBUG["enabled"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(_one_line(exc))}", highlight=False,
+                              soft_wrap=True)  # fmt: skip
             raise typer.Exit(1) from None
+        except KeyboardInterrupt as exc:
+            if DEBUG["enabled"]:
+                raise
+            what = str(exc) if isinstance(exc, Interrupted) and str(exc) else "stopped by Ctrl-C"
+            err_console.print(f"[yellow]interrupted:[/] {escape(what)}", highlight=False,
+                              soft_wrap=True)  # fmt: skip
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, H1FaultError):
+        return " ".join(str(exc).split("\n"))
+    from h1fault.fileio import io_error_text
+
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    return f"{where}{io_error_text(exc)}"

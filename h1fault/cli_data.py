@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from h1fault.cli_common import (
@@ -186,8 +187,10 @@ def build(
                 else ""
             )  # fmt: skip
         )
+    for note in res.notes:
+        err_console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     for w in res.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if res.warnings:
         err_console.print(f"run `h1fault dataset stats {res.path}` for the full report")
 

@@ -23,7 +23,6 @@ good flush, is never marked ``complete`` and stays readable as a partial file.
 from __future__ import annotations
 
 import contextlib
-import errno
 import queue
 import threading
 import time
@@ -46,6 +45,7 @@ from h1fault.data.schema import (
     to_json,
 )
 from h1fault.errors import H1FaultError
+from h1fault.fileio import io_error_text
 
 COMPRESSIONS = ("none", "lzf", "gzip")
 
@@ -387,18 +387,6 @@ def _storage(cfg: WriterConfig) -> dict[str, Any]:
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     return {"dcpl": dcpl, "fill_time": "never"}
-
-
-def io_error_text(exc: BaseException) -> str:
-    """One line for a failed write: 'disk full (...)' for ENOSPC (HDF5 buries the errno in its
-    message), else the first line of the message."""
-    text = str(exc)
-    if getattr(exc, "errno", None) == errno.ENOSPC or f"errno = {errno.ENOSPC}," in text:
-        return "disk full (no space left on device)"
-    if getattr(exc, "errno", None) == errno.EDQUOT or f"errno = {errno.EDQUOT}," in text:
-        return "disk quota exceeded"
-    text = text.strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _close_quietly(f: h5py.File) -> None:
