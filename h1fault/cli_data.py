@@ -121,13 +121,13 @@ def collect(
         print_json(summary)
     else:
         console.print(
-            f"wrote {res.path}: {res.num_steps:,} steps x {res.num_envs:,} envs, "
+            f"wrote {escape(str(res.path))}: {res.num_steps:,} steps x {res.num_envs:,} envs, "
             f"{res.num_events:,} fault events, {res.bytes_written / 1e6:,.1f} MB, "
             f"{res.env_steps_per_s:,.0f} env-steps/s (sim waited {res.wait_s:.2f} s on disk)"
         )
     if res.interrupted:
         err_console.print(
-            f"[yellow]interrupted:[/] {res.path} holds {res.num_steps:,} steps without the "
+            f"[yellow]interrupted:[/] {escape(str(res.path))} holds {res.num_steps:,} steps without the "
             "'complete' flag; build it with --allow-partial", highlight=False,
         )  # fmt: skip
         raise typer.Exit(130)
@@ -179,7 +179,7 @@ def build(
     else:
         sp = ", ".join(f"{k} {v:,}" for k, v in res.split_episodes.items())
         console.print(
-            f"wrote {res.path}: {res.num_samples:,} samples, {res.num_episodes:,} episodes "
+            f"wrote {escape(str(res.path))}: {res.num_samples:,} samples, {res.num_episodes:,} episodes "
             f"({sp}) in {res.seconds:.1f} s ({res.mb_per_s:,.0f} MB/s of raw obs)"
             + (
                 f"; dropped {res.dropped_episodes} unfinished episodes"
@@ -192,7 +192,9 @@ def build(
     for w in res.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if res.warnings:
-        err_console.print(f"run `h1fault dataset stats {res.path}` for the full report")
+        err_console.print(
+            f"run `h1fault dataset stats {escape(str(res.path))}` for the full report"
+        )
 
 
 @friendly_errors
@@ -228,14 +230,14 @@ def stats(
         print_report(rep)
     if plot is not None:
         plot_report(rep, plot)
-        err_console.print(f"wrote {plot}", highlight=False)
+        err_console.print(f"wrote {escape(str(plot))}", highlight=False)
     if not rep["ok"]:
         raise H1FaultError(failed_summary(rep))
 
 
 def print_report(rep: dict[str, Any]) -> None:
     """The human-readable stats report (rich tables on stdout)."""
-    table = Table(title=f"{rep['path']} ({rep['kind']}): {rep['samples']:,} samples, "
+    table = Table(title=f"{escape(str(rep['path']))} ({rep['kind']}): {rep['samples']:,} samples, "
                   f"{rep['episodes']:,} episodes, {rep['faulted_episodes']:,} faulted")  # fmt: skip
     for col in ("joint", "model", "Isaac Lab", "episodes", "ep. share", "samples", "share",
                 "expected"):  # fmt: skip
@@ -274,7 +276,7 @@ def print_report(rep: dict[str, Any]) -> None:
         cov.add_column(col, justify="left" if col == "source" else "right")
     for c in rep["coverage"]:
         s = c["samples_per_env"]
-        cov.add_row(c["source"], str(c["num_envs"]), str(c["envs_with_samples"]), f"{s['min']:,}",
+        cov.add_row(escape(str(c["source"])), str(c["num_envs"]), str(c["envs_with_samples"]), f"{s['min']:,}",
                     f"{s['median']:,.0f}", f"{s['max']:,}")  # fmt: skip
     console.print(cov)
     checks = Table(title=f"checks (p-value threshold {rep['threshold']:g})")
@@ -283,7 +285,7 @@ def print_report(rep: dict[str, Any]) -> None:
     checks.add_column("details", overflow="fold")
     style = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]skip[/]"}
     for c in rep["checks"]:
-        checks.add_row(c["name"], style[c["status"]], c["message"])
+        checks.add_row(c["name"], style[c["status"]], escape(c["message"]))
     console.print(checks)
 
 
@@ -347,7 +349,7 @@ def import_(
         print_json(summary)
     else:
         console.print(
-            f"wrote {res.path}: {res.num_steps:,} steps x {res.num_envs} envs, "
+            f"wrote {escape(str(res.path))}: {res.num_steps:,} steps x {res.num_envs} envs, "
             f"{res.num_events:,} events (layout {res.layout}, {res.joint_order} joint order)",
             highlight=False,
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from h1fault.cli_common import (
@@ -100,7 +101,7 @@ def train_healthy(
     if as_json:
         print_json(summary)
         return
-    console.print(f"run dir: {result.run_dir}")
+    console.print(f"run dir: {escape(str(result.run_dir))}")
     console.print(
         f"{result.env_steps:,} env steps in {result.wall_s:.0f} s "
         f"({result.steps_per_s / 1e3:.1f}k env-steps/s in the loop); "
@@ -150,7 +151,7 @@ def play(
         return
     _print_play(data)
     if video:
-        err_console.print(f"video: {video}")
+        err_console.print(f"video: {escape(str(video))}")
 
 
 def _print_play(d: dict) -> None:

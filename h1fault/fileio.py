@@ -53,8 +53,14 @@ def check_output_file(
         raise H1FaultError(f"{parent} is not a folder")
     if p.exists() and not force:
         raise H1FaultError(f"{p} exists; pass --force to overwrite it")
-    if not os.access(parent, os.W_OK):
-        raise H1FaultError(f"cannot write into {parent} (read-only file system or no permission)")
+    probe = temp_path(p)  # creating a file is the only honest test (read-only mounts, /proc, ...)
+    try:
+        open(probe, "xb").close()
+        probe.unlink()
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise H1FaultError(f"cannot write into {parent}: {io_error_text(exc)}") from None
     return p
 
 

@@ -37,6 +37,8 @@ from h1fault.disc.metrics import (
 )
 from h1fault.disc.runtime import resolve_device
 from h1fault.errors import H1FaultError
+from h1fault.fileio import check_output_file
+from h1fault.validate import at_least, number_in
 
 THRESHOLDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 """Fault thresholds of the default grid."""
@@ -261,13 +263,23 @@ def calibrate(
     out: str | Path | None = None,
     cuda_graph: bool = False,
     progress: bool = True,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Stream ``split``, score the rule grid, pick a rule; write it into a copy of the checkpoint
-    at ``out`` if given. Returns ``{"pick", "feasible", "grid", ...}`` (JSON-able)."""
+    at ``out`` if given (never over ``checkpoint`` itself; an existing file only with ``force``).
+    Returns ``{"pick", "feasible", "grid", ...}`` (JSON-able)."""
     from h1fault.disc.eval import stream_split
 
     if not 0.0 < fa_target <= 1.0:
         raise H1FaultError(f"false-alarm target must be in (0, 1], got {fa_target}")
+    at_least("--envs", num_envs)
+    number_in("--window", window_s, 0.0, lo_open=True)
+    if out is not None:
+        if Path(out).resolve() == Path(checkpoint).resolve():
+            raise H1FaultError(
+                f"--out {out} is the input checkpoint; write the calibrated copy to another file"
+            )
+        check_output_file(out, force)
     dev = resolve_device(device)
     net, meta = load_checkpoint(checkpoint, dev)
     ds = DiscDataset(dataset)

@@ -220,7 +220,7 @@ class DiscDataset:
             new_run = np.ones(len(idx), dtype=bool)
             new_run[1:] = start[1:] != start[:-1] + length[:-1]
             first = np.flatnonzero(new_run)
-            ends = np.append(first[1:], len(idx))
+            ends = np.append(first[1:], len(idx)) if len(idx) else first  # empty split
             label_ds, sat_ds = f["label"], f["saturated"]
             pos = 0
             for i0, i1 in zip(first.tolist(), ends.tolist(), strict=True):

@@ -44,7 +44,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 class FullDiskFile(io.FileIO):
-    """A real file whose ``write`` raises ENOSPC once ``fail`` is set (or from write ``fail_at``)."""
+    """A real file whose ``write`` raises ENOSPC once ``fail`` is set (or from write fail_at)."""
 
     def __init__(self, path: Path, fail_at: int | None = None) -> None:
         super().__init__(path, "w+")
