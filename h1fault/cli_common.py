@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -34,9 +35,20 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing o
 
 
 def print_json(obj: Any) -> None:
-    """Write ``obj`` as JSON to stdout (NaN-safe)."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """Write ``obj`` as strict JSON to stdout: NaN and infinities become ``null``."""
+    plain = json.loads(json.dumps(obj, default=_json_default))
+    sys.stdout.write(json.dumps(_finite(plain), indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _json_default(obj: Any) -> Any:

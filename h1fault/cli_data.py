@@ -25,6 +25,8 @@ from h1fault.cli_common import (
     print_json,
 )
 from h1fault.errors import H1FaultError
+from h1fault.fileio import check_output_file, io_error_text
+from h1fault.validate import number_in
 
 dataset_app = typer.Typer(
     no_args_is_help=True,
@@ -222,6 +224,9 @@ def stats(
     """
     from h1fault.data.stats import dataset_stats, failed_summary, plot_report
 
+    number_in("--threshold", threshold, 0.0, 1.0, lo_open=True, hi_open=True)
+    if plot is not None:  # a plot is a regenerated picture: replacing an old one is fine
+        check_output_file(plot, force=True, suffixes=(".png",), what="--plot")
     rep = dataset_stats(path, allow_partial=allow_partial, threshold=threshold,
                         progress=not no_progress)  # fmt: skip
     if as_json:
@@ -229,7 +234,10 @@ def stats(
     else:
         print_report(rep)
     if plot is not None:
-        plot_report(rep, plot)
+        try:
+            plot_report(rep, plot)
+        except OSError as exc:
+            raise H1FaultError(f"cannot write {plot}: {io_error_text(exc)}") from None
         err_console.print(f"wrote {escape(str(plot))}", highlight=False)
     if not rep["ok"]:
         raise H1FaultError(failed_summary(rep))

@@ -20,6 +20,7 @@ from h1fault.cli_common import (
     friendly_errors,
     print_json,
 )
+from h1fault.validate import at_least, check_torch_device
 
 
 def register(root: typer.Typer) -> None:
@@ -76,6 +77,7 @@ def train_healthy(
     from h1fault.rl.ship import write_deployable
     from h1fault.rl.train import train_healthy as run
 
+    check_train_args(envs, max_iterations, eval_episodes, device)
     cfg = apply_overrides(TrainRunConfig(), overrides or [])
     if max_iterations is not None:
         timesteps = max_iterations * cfg.agent.ppo.rollouts
@@ -111,6 +113,18 @@ def train_healthy(
         _print_play(summary["play"])
 
 
+def check_train_args(
+    envs: int | None, max_iterations: int | None, eval_episodes: int, device: str
+) -> None:
+    """train-healthy's numbers, refused before anything is built: counts >= 1, a real device."""
+    if envs is not None:
+        at_least("--envs", envs)
+    if max_iterations is not None:
+        at_least("--max-iterations", max_iterations)
+    at_least("--eval-episodes", eval_episodes, 0)
+    check_torch_device(device)
+
+
 @friendly_errors
 def play(
     checkpoint: Annotated[
@@ -140,6 +154,8 @@ def play(
     from h1fault.rl.play import play as run
     from h1fault.rl.policy import load_policy
 
+    at_least("--episodes", episodes)
+    check_torch_device(device)
     policy = load_policy(checkpoint, device=device)
     report = run(policy, episodes=episodes, device=device, backend=backend, seed=seed,
                  faults=faults, video=video)  # fmt: skip

@@ -13,6 +13,7 @@ by the tile budget; the output is written to a temporary file and renamed at the
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import sys
@@ -66,7 +67,8 @@ class BuildConfig:
     def validate(self) -> None:
         """One-line error for impossible settings."""
         f = self.split_fractions
-        if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1.0) > 1e-6 or f[0] <= 0:
+        finite = len(f) == 3 and all(math.isfinite(x) for x in f)
+        if not finite or min(f) < 0 or abs(sum(f) - 1.0) > 1e-6 or f[0] <= 0:
             raise H1FaultError(
                 f"split fractions must be three shares >= 0 summing to 1 with train > 0, got {f}"
             )
