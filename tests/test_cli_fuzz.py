@@ -3,6 +3,7 @@ starting with ``error:``, nothing on stdout, no file in the work folder created 
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     obs.write_bytes(b"\0" * (4 * 88 * 20))
     events = d / "events.dat"
     events.write_text("")
+    torch.save({"policy": io.StringIO("an object, not tensors")}, d / "evil.pt")
     existing = d / "existing.ts"
     existing.write_text("keep")
     (d / "adir").mkdir()
@@ -100,6 +102,9 @@ def _cases(w: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["play", "--episodes", "-3"], "--episodes must be an integer >= 1"),
         (["play", "--episodes", "0", "--json"], "--episodes must be an integer >= 1"),
         (["play", "--device", "bogus"], "unknown --device"),
+        (["play", "--checkpoint", str(d / "evil.pt")], "h1fault never unpickles those"),
+        (["play", "--checkpoint", str(d / "adir")], "is a directory"),
+        (["disc", "eval", ck, str(d / "adir")], "is a directory"),
     ]  # fmt: skip
     if NO_CUDA:  # on a GPU machine these are valid
         cases += [

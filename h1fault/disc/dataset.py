@@ -152,6 +152,8 @@ class DiscDataset:
     def __init__(self, path: str | Path) -> None:
 
         self.path = Path(path)
+        if self.path.is_dir():
+            raise H1FaultError(f"{self.path} is a directory, expected a built dataset (.h5)")
         if not self.path.is_file():
             raise H1FaultError(f"dataset not found: {self.path}")
         with open_h5(self.path) as f:

@@ -121,3 +121,12 @@ def test_build_onto_a_full_disk(make_raw, runner, tiny_disk: Path) -> None:
 def test_stats_of_a_clean_raw_file_still_passes(make_raw: Callable[..., Path]) -> None:
     rep = dataset_stats(make_raw())
     assert rep["kind"] == "raw"
+
+
+def test_chance_of_a_miss_is_a_probability(make_raw: Callable[..., Path]) -> None:
+    """Few faulted episodes and many candidates: the union bound c(1-1/c)^n exceeds 1 and was
+    printed as 'chance of a miss 9.9'."""
+    rep = dataset_stats(make_raw(num_envs=2, num_steps=60, episode_steps=20, seed=1))
+    msg = next(c["message"] for c in rep["checks"] if c["name"] == "all_candidates_present")
+    value = float(msg.split("chance of a miss ")[1].split()[0].rstrip("):"))
+    assert 0.0 <= value <= 1.0, msg
