@@ -91,6 +91,13 @@ def collect(
     flush_steps: Annotated[
         int, typer.Option("--flush-steps", help="Steps per write batch / flush / chunk.")
     ] = 32,
+    checksum: Annotated[
+        bool,
+        typer.Option(
+            "--checksum/--no-checksum",
+            help="Per-chunk fletcher32 checksums (build and stats then catch corrupted bytes).",
+        ),
+    ] = True,
     force: ForceOpt = False,
     no_progress: NoProgressOpt = False,
     as_json: JsonOpt = False,
@@ -108,7 +115,8 @@ def collect(
     from h1fault.data.collect import run_collect
     from h1fault.data.writer import WriterConfig
 
-    wcfg = WriterConfig(dtype=dtype, compression=compression, flush_steps=flush_steps)
+    wcfg = WriterConfig(dtype=dtype, compression=compression, flush_steps=flush_steps,
+                        checksum=checksum)  # fmt: skip
     res = run_collect(
         out, envs, steps, checkpoint=checkpoint, device=device, backend=backend, seed=seed,
         overrides=list(overrides or []), writer=wcfg, force=force, progress=not no_progress,
