@@ -187,6 +187,8 @@ class RawWriter:
             self._create(attrs)
         except Exception as exc:  # noqa: BLE001 - disk full while laying out the file
             _close_quietly(self._file)
+            with contextlib.suppress(OSError):  # a half-made file would only block the next run
+                self.path.unlink()
             raise H1FaultError(f"cannot create {self.path}: {io_error_text(exc)}") from exc
         self.steps_written = 0
         """Steps written and flushed so far."""
@@ -211,15 +213,9 @@ class RawWriter:
         cfg, f = self.cfg, self._file
         t, n = self.num_steps, self.num_envs
         ct, cn = min(cfg.flush_steps, t), min(cfg.env_block, n)
-        self._dsets = {
-            "obs": f.create_dataset(
-                "obs",
-                shape=(t, n, OBS_DIM),
-                dtype=cfg.dtype,
-                chunks=(ct, cn, OBS_DIM),
-                **_storage(cfg),
-            )  # fmt: skip
-        }
+        obs = f.create_dataset("obs", shape=(t, n, OBS_DIM), dtype=cfg.dtype,
+                               chunks=(ct, cn, OBS_DIM), **_storage(cfg))  # fmt: skip
+        self._dsets = {"obs": obs}
         for name, dtype in RAW_STEP_DATASETS.items():
             self._dsets[name] = f.create_dataset(name, shape=(t, n), dtype=dtype, chunks=(ct, cn),
                                                  **_storage(cfg))  # fmt: skip

@@ -130,6 +130,7 @@ def test_enospc_while_creating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     _fake_disk(monkeypatch, fail_at=2)
     with pytest.raises(H1FaultError, match=r"cannot create .*raw.h5: disk full"):
         RawWriter(tmp_path / "raw.h5", N, 8, {}, WriterConfig(flush_steps=4))
+    assert not (tmp_path / "raw.h5").exists()
 
 
 @pytest.mark.parametrize("checksum", [True, False])
