@@ -27,6 +27,8 @@ from h1fault.disc.metrics import FALSE_ALARM_TARGET, IDENTIFY_TARGET
 from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer
 from h1fault.disc.streaming import stream_split
 from h1fault.errors import H1FaultError
+from h1fault.fileio import check_output_file
+from h1fault.validate import at_least, number_in
 
 
 def _fa(row: dict[str, Any]) -> float:
@@ -145,11 +147,21 @@ def calibrate(
     out: str | Path | None = None,
     cuda_graph: bool = False,
     progress: bool = True,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Stream ``split``, score the rule grid, pick a rule; write it into a copy of the checkpoint
-    at ``out`` if given. Returns ``{"pick", "feasible", "grid", ...}`` (JSON-able)."""
+    at ``out`` if given (never over ``checkpoint`` itself; an existing file only with ``force``).
+    Returns ``{"pick", "feasible", "grid", ...}`` (JSON-able)."""
     if not 0.0 < fa_target <= 1.0:
         raise H1FaultError(f"false-alarm target must be in (0, 1], got {fa_target}")
+    at_least("--envs", num_envs)
+    number_in("--window", window_s, 0.0, lo_open=True)
+    if out is not None:
+        if Path(out).resolve() == Path(checkpoint).resolve():
+            raise H1FaultError(
+                f"--out {out} is the input checkpoint; write the calibrated copy to another file"
+            )
+        check_output_file(out, force)
     net, meta, ds, data, dev = load_split_for_checkpoint(checkpoint, dataset, split, device)
     probs = stream_split(
         net, data, num_envs=num_envs, device=dev, cuda_graph=cuda_graph, progress=progress

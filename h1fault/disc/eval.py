@@ -17,10 +17,22 @@ from h1fault.disc.metrics import EvalArrays, evaluate_predictions
 from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer
 from h1fault.disc.streaming import stream_split_decisions
 from h1fault.errors import H1FaultError
+from h1fault.fileio import io_error_text
 from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB
+from h1fault.validate import at_least, number_in
 
 SWEEP = (0.0, 0.5, 0.7, 0.9, 0.95, 0.99)
 """Fault thresholds scored by ``threshold_sweep`` (plus the one in use)."""
+
+
+def check_plots_dir(path: str | Path) -> Path:
+    """The ``--plots`` folder: an existing folder, or a new one in an existing folder."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise H1FaultError(f"--plots {p} is a file; give a folder for the PNGs")
+    if not p.parent.is_dir():
+        raise H1FaultError(f"--plots: folder {p.parent} does not exist")
+    return p
 
 
 def evaluate(
@@ -48,6 +60,10 @@ def evaluate(
     :func:`~h1fault.disc.calibrate.calibrate` picks on that split (``fa_target``: its
     false-alarm target). ``target_labels`` defaults to the checkpoint's.
     """
+    at_least("--envs", num_envs)
+    number_in("--window", window_s, 0.0, lo_open=True)
+    if plots_dir is not None:
+        check_plots_dir(plots_dir)
     net, meta, ds, data, dev = load_split_for_checkpoint(checkpoint, dataset, split, device)
     calibration = None
     if pick_on is not None:
@@ -100,7 +116,10 @@ def evaluate(
     report["checkpoint"] = str(checkpoint)
     report["dataset"] = str(dataset)
     if plots_dir is not None:
-        report["plots"] = [str(p) for p in write_plots(report, arrays, plots_dir)]
+        try:
+            report["plots"] = [str(p) for p in write_plots(report, arrays, plots_dir)]
+        except OSError as exc:
+            raise H1FaultError(f"cannot write plots to {plots_dir}: {io_error_text(exc)}") from None
     return report
 
 
@@ -111,8 +130,8 @@ def write_plots(report: dict[str, Any], arrays: EvalArrays, out_dir: str | Path)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_plots_dir(out_dir)
+    out_dir.mkdir(exist_ok=True)
     names = report["classes"]
     dt = report["control_dt"]
     paths = []
