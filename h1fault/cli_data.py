@@ -77,7 +77,13 @@ def collect(
     envs: EnvsOpt = 4,
     steps: Annotated[int, typer.Option("--steps", "-t", help="Env steps to collect.")] = 1000,
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Policy checkpoint (default: shipped one).")
+        list[Path] | None,
+        typer.Option(
+            "--policy",
+            "--checkpoint",
+            help="Policy checkpoint (default: shipped one). Repeat to spread several policies "
+            "over contiguous env groups (recorded per env in the file's env_policy).",
+        ),
     ] = None,
     device: DeviceOpt = "cpu",
     backend: BackendOpt = "auto",
@@ -111,6 +117,7 @@ def collect(
     Build such a file with --allow-partial. An existing --out is only replaced with --force.
 
     Example: h1fault collect --envs 4096 --steps 1000 --device cuda --out raw.h5
+    (several policies: --policy a.pt --policy b.pt)
     """
     from h1fault.data.collect import run_collect
     from h1fault.data.writer import WriterConfig

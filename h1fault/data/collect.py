@@ -380,12 +380,48 @@ def _available_memory() -> int | None:
     return None
 
 
+def policy_groups(num_envs: int, num_policies: int) -> torch.Tensor:
+    """Which policy drives each env: contiguous, near-equal blocks in the given order.
+
+    Returns (num_envs,) int64 (policy ``k`` drives envs ``k * N // P`` up to ``(k + 1) * N // P``).
+    """
+    if not 1 <= num_policies <= num_envs:
+        raise H1FaultError(f"{num_policies} policies need at least as many envs, got {num_envs}")
+    return torch.arange(num_envs) * num_policies // num_envs
+
+
+class MultiPolicy:
+    """Several policies over env groups: obs (N, 69) -> actions (N, 19), env ``n`` acted on by
+    ``policies[groups[n]]`` (contiguous groups: slices, no gather)."""
+
+    def __init__(self, policies: list[Policy], groups: torch.Tensor) -> None:
+        self.policies = policies
+        counts = torch.bincount(groups, minlength=len(policies)).tolist()
+        bounds = [0]
+        for c in counts:
+            bounds.append(bounds[-1] + c)
+        self.slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p(obs[s]) for p, s in zip(self.policies, self.slices, strict=True)])
+
+
+def write_env_policy(path: str | Path, groups: torch.Tensor) -> None:
+    """Add the ``env_policy`` dataset (num_envs,) int16 to a raw file: the index into the file's
+    ``policies`` attr of the policy that drove each env."""
+    import h5py
+
+    with h5py.File(path, "a", locking=False) as f:
+        ds = f.create_dataset("env_policy", data=groups.numpy().astype("int16"))
+        ds.attrs["description"] = "index into the file attr 'policies' of each env's policy"
+
+
 def run_collect(
     out: str | Path,
     num_envs: int,
     num_steps: int,
     *,
-    checkpoint: str | Path | None = None,
+    checkpoint: str | Path | list[str | Path] | None = None,
     device: str = "cpu",
     backend: str = "auto",
     seed: int = 0,
@@ -394,8 +430,11 @@ def run_collect(
     force: bool = False,
     progress: bool = True,
 ) -> CollectResult:
-    """The ``h1fault collect`` command: build the env, load the policy, collect.
+    """The ``h1fault collect`` command: build the env, load the policy (or policies), collect.
 
+    checkpoint: one policy, several (spread over contiguous env groups in the given order; the
+    file records each env's policy in the ``env_policy`` dataset and every policy's path and
+    sha256 in the ``policies`` attr), or None for the shipped one.
     overrides: ``key=value`` items for the env config (``env.faults.p_fault=0.5`` or
     ``faults.p_fault=0.5``).
     """
@@ -414,9 +453,26 @@ def run_collect(
 
     items = [o[4:] if o.startswith("env.") else o for o in (overrides or [])]
     cfg = apply_overrides(EnvConfig(), items)
-    ckpt = Path(checkpoint) if checkpoint is not None else default_policy_path()
-    policy = load_policy(ckpt, device)
+    if checkpoint is None or checkpoint == []:
+        paths = [default_policy_path()]
+    elif isinstance(checkpoint, list | tuple):
+        paths = [Path(c) for c in checkpoint]
+    else:
+        paths = [Path(checkpoint)]
+    groups = policy_groups(num_envs, len(paths))
+    loaded = [load_policy(p, device) for p in paths]  # every file checked before the env is built
+    policy: Policy = loaded[0] if len(loaded) == 1 else MultiPolicy(loaded, groups)
     env = H1VecEnv(cfg, num_envs=num_envs, device=device, backend=backend, seed=seed)
-    attrs = {"policy_checkpoint": str(ckpt), "policy_sha256": file_sha256(ckpt), "seed": seed}
-    return collect(env, policy, out, num_steps, writer=writer, attrs=attrs, force=force,
-                   progress=progress)  # fmt: skip
+    shas = [file_sha256(p) for p in paths]
+    counts = torch.bincount(groups, minlength=len(paths)).tolist()
+    attrs = {
+        "policy_checkpoint": ",".join(str(p) for p in paths),
+        "policy_sha256": ",".join(shas),
+        "policies": [{"path": str(p), "sha256": h, "num_envs": c}
+                     for p, h, c in zip(paths, shas, counts, strict=True)],
+        "seed": seed,
+    }  # fmt: skip
+    res = collect(env, policy, out, num_steps, writer=writer, attrs=attrs, force=force,
+                  progress=progress)  # fmt: skip
+    write_env_policy(res.path, groups)
+    return res

@@ -23,7 +23,7 @@ import torch
 from h1fault.disc.checkpoint import DiscMeta, load_split_for_checkpoint, save_checkpoint
 from h1fault.disc.dataset import ClassSpec, SplitData
 from h1fault.disc.decision import DecisionRule
-from h1fault.disc.metrics import FALSE_ALARM_TARGET, IDENTIFY_TARGET
+from h1fault.disc.metrics import FALSE_ALARM_TARGET, IDENTIFY_TARGET, certification
 from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer
 from h1fault.disc.streaming import stream_split
 from h1fault.errors import H1FaultError
@@ -70,6 +70,25 @@ def pick_rule(
     return fallback, False
 
 
+def certification_warnings(cert: dict[str, Any], split: str, fa_target: float) -> list[str]:
+    """One line per reason the pick cannot certify the false-alarm target (empty if it can)."""
+    if cert["certified"]:
+        return []
+    n, ub = cert["healthy_episodes"], cert["false_alarm_upper_bound"]
+    k = cert["healthy_episodes_with_alarm"]
+    if n < cert["min_healthy_episodes_to_certify"]:
+        return [
+            f"the {split} split has {n} healthy episodes: even with no alarm the "
+            f"{cert['confidence']:.0%} upper bound of the false-alarm rate is {ub:.1%}; "
+            f"certifying < {fa_target:.0%} needs >= {cert['min_healthy_episodes_to_certify']} "
+            "(collect more data or a larger val split)"
+        ]
+    return [
+        f"{k}/{n} healthy {split} episodes alarmed: the {cert['confidence']:.0%} upper bound of "
+        f"the false-alarm rate is {ub:.1%}, not < {fa_target:.0%}"
+    ]
+
+
 def rule_of(row: dict[str, Any]) -> DecisionRule:
     return DecisionRule(row["fault_threshold"], row["persistence"], row["latch"])
 
@@ -93,6 +112,9 @@ def pick_on_probs(
     scorer = RuleScorer(probs, split, classes, control_dt=control_dt, window_s=window_s)
     rows = scorer.grid(thresholds, persistences, latches)
     best, feasible = pick_rule(rows, fa_target)
+    n_healthy = int(scorer.healthy_ep.sum())
+    alarms = round((best["healthy_episode_false_alarm_rate"] or 0.0) * n_healthy)
+    cert = certification(alarms, n_healthy, fa_target)
     best_per_latch = {}
     for latch in sorted(set(latches)):
         row, ok = pick_rule([r for r in rows if r["latch"] == latch], fa_target)
@@ -108,6 +130,8 @@ def pick_on_probs(
         "identify_target": IDENTIFY_TARGET,
         "pick": best,
         "feasible": feasible,
+        "certification": cert,
+        "warnings": certification_warnings(cert, split.name, fa_target),
         "rule": rule_of(best).to_dict(),
         "rule_text": rule_of(best).describe(),
         "best_per_latch_mode": best_per_latch,
@@ -151,7 +175,21 @@ def calibrate(
 ) -> dict[str, Any]:
     """Stream ``split``, score the rule grid, pick a rule; write it into a copy of the checkpoint
     at ``out`` if given (never over ``checkpoint`` itself; an existing file only with ``force``).
-    Returns ``{"pick", "feasible", "grid", ...}`` (JSON-able)."""
+    Returns ``{"pick", "feasible", "grid", ...}`` (JSON-able).
+
+    ``checkpoint`` may also be a residual-detector JSON or the word ``residual`` (a fresh one from
+    the model): :func:`~h1fault.disc.residual_calibrate.calibrate_residual` then also tunes its
+    gate and smoothing."""
+    from h1fault.disc.residual import is_residual_file
+
+    if str(checkpoint) == "residual" or is_residual_file(checkpoint):
+        from h1fault.disc.residual_calibrate import calibrate_residual
+
+        start = None if str(checkpoint) == "residual" else checkpoint
+        return calibrate_residual(
+            dataset, start=start, split=split, fa_target=fa_target, window_s=window_s,
+            device=device, num_envs=num_envs, out=out, cuda_graph=cuda_graph, progress=progress,
+        )  # fmt: skip
     if not 0.0 < fa_target <= 1.0:
         raise H1FaultError(f"false-alarm target must be in (0, 1], got {fa_target}")
     at_least("--envs", num_envs)

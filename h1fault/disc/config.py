@@ -60,8 +60,10 @@ class DiscConfig:
     """After training, pick the decision rule on val (as disc calibrate) and store it in best.pt;
     false keeps fault_threshold/persistence/latch above."""
     features: str = "pd"
-    """Model inputs: raw (the 88 observations) or pd (plus each joint's PD position error and
-    torque residual, computed inside the model; see h1fault.disc.features)."""
+    """Model inputs: raw (the 88 observations), pd (plus each joint's PD position error and
+    torque residual), or phys (policy-invariant: per joint the torque shortfall over its noise
+    bound, torque and command over the nominal limit, plus gravity; no gait inputs). All are
+    computed inside the model (h1fault.disc.features)."""
     std_floor: float = 1e-2
     """Lower bound on the normalisation std, so near-constant features do not blow up."""
     select_metric: str = "calibrated"

@@ -10,10 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from h1fault.console import resolve_device
 from h1fault.disc.calibrate import calibrate, rule_of
-from h1fault.disc.checkpoint import load_split_for_checkpoint
+from h1fault.disc.checkpoint import check_compatible
+from h1fault.disc.dataset import DiscDataset
 from h1fault.disc.decision import DecisionRule
+from h1fault.disc.detector import load_any
 from h1fault.disc.metrics import EvalArrays, evaluate_predictions
+from h1fault.disc.residual import for_classes
 from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer
 from h1fault.disc.streaming import stream_split_decisions
 from h1fault.errors import H1FaultError
@@ -64,8 +68,21 @@ def evaluate(
     number_in("--window", window_s, 0.0, lo_open=True)
     if plots_dir is not None:
         check_plots_dir(plots_dir)
-    net, meta, ds, data, dev = load_split_for_checkpoint(checkpoint, dataset, split, device)
+    dev = resolve_device(device)
+    net, meta = load_any(checkpoint, dev)
+    ds = DiscDataset(dataset)
+    if meta.features == "residual":  # per-joint physics: scores any candidate list
+        net, meta = for_classes(net, meta, ds.classes)
+    check_compatible(meta, ds, checkpoint)
+    data = ds.load_split(split)
+    if data.num_episodes == 0:
+        raise H1FaultError(f"{dataset}: the {split} split has no episodes")
     calibration = None
+    if pick_on is not None and meta.features == "residual":
+        raise H1FaultError(
+            "--pick-on re-picks a GRU's rule; a residual detector's gate, smoothing and rule are "
+            "picked together by `h1fault disc calibrate residual DATASET`"
+        )
     if pick_on is not None:
         if (fault_threshold, persistence, latch) != (None, None, None):
             raise H1FaultError(
@@ -114,6 +131,7 @@ def evaluate(
         LATCHES,
     )
     report["checkpoint"] = str(checkpoint)
+    report["detector"] = "residual" if meta.features == "residual" else "gru"
     report["dataset"] = str(dataset)
     if plots_dir is not None:
         try:

@@ -48,7 +48,10 @@ def _check_diff(diff: float | None, out: Path) -> None:
 def _example_inputs(step: StreamingStep, n: int = 3) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator().manual_seed(0)
     d = step.obs_dim
-    obs = step.obs_mean[:d] + step.obs_std[:d] * torch.randn(n, d, generator=gen)
+    if step.obs_mean.shape[0] >= d:  # raw observations lead the inputs: their own scale
+        obs = step.obs_mean[:d] + step.obs_std[:d] * torch.randn(n, d, generator=gen)
+    else:  # inputs derived only (features=phys): any plausible scale
+        obs = torch.randn(n, d, generator=gen)
     start = torch.tensor([True] + [False] * (n - 1))
     hidden = 0.5 * torch.randn(step.num_layers, n, step.hidden_size, generator=gen)
     return obs, start, hidden

@@ -32,7 +32,13 @@ from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule, declare
-from h1fault.disc.features import feature_stats, make_feature_map, pd_constants
+from h1fault.disc.features import (
+    feature_dim,
+    feature_stats,
+    make_feature_map,
+    pd_constants,
+    phys_constants,
+)
 from h1fault.disc.lanes import LaneSchedule, lane_schedule
 from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet
@@ -240,8 +246,11 @@ def train(
     weights_np[0] *= cfg.healthy_weight
     absent = [classes.names[k] for k in range(classes.num_classes) if counts[k] == 0]
     mean, std = ds.normalisation(train_split, cfg.std_floor)
-    constants = pd_constants() if cfg.features == "pd" else None
-    if cfg.features != "raw":  # the derived inputs' stats, from the train split
+    constants = {"pd": pd_constants, "phys": phys_constants}.get(cfg.features, lambda: None)()
+    if cfg.features == "phys":  # already scaled by physics constants: no dataset z-scores
+        width = feature_dim("phys")
+        mean, std = np.zeros(width, np.float32), np.ones(width, np.float32)
+    elif cfg.features != "raw":  # the derived inputs' stats, from the train split
         fmap = make_feature_map(cfg.features, constants).to(dev)
         m2, s2 = feature_stats(fmap, train_split.obs, ds.obs_dim)
         mean = np.concatenate([mean, m2]).astype(np.float32)
