@@ -11,7 +11,7 @@ Python API (the CLI ``h1fault closed-loop`` is a thin layer over it)::
 """
 
 from h1fault.closedloop.controller import Controller
-from h1fault.closedloop.evaluate import CONTROLLERS, LABELS, closed_loop, forced_fault
+from h1fault.closedloop.evaluate import CONTROLLERS, LABELS, closed_loop, with_forced_fault
 from h1fault.closedloop.loop import ClosedLoopRun, EpisodeRecord, rollout, run_controllers
 from h1fault.closedloop.sources import (
     Detector,
@@ -36,8 +36,8 @@ __all__ = [
     "SwitchSource",
     "closed_loop",
     "detector_factory",
-    "forced_fault",
     "gru_detector_factory",
     "rollout",
     "run_controllers",
+    "with_forced_fault",
 ]

@@ -13,8 +13,9 @@ same fault draws, one episode per env):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -24,7 +25,6 @@ from h1fault.closedloop.loop import ClosedLoopRun, run_controllers
 from h1fault.closedloop.metrics import scale_edges, summarize
 from h1fault.closedloop.sources import DetectorFactory, OracleOnset, OracleSaturation
 from h1fault.errors import H1FaultError
-from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import JOINT_NAMES, joint_index
 from h1fault.sim.task import EnvConfig
 
@@ -40,17 +40,39 @@ LABELS = {
 """Human names of the rows."""
 
 
-def forced_fault(base: FaultConfig, joint: str, scale: float, onset_s: float,
-                 control_dt: float = 0.02) -> FaultConfig:  # fmt: skip
-    """A fault model that cuts ``joint`` to ``scale`` of its limit at ``onset_s`` in every
-    episode (for videos and single-fault studies)."""
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], None]] | None]:
+    """One rich bar per row on stderr (stdout stays clean for ``--json``)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("[bold]{task.description:<18}"), BarColumn(bar_width=30),
+               MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+
+        def start(name: str, total: int) -> Callable[[int], None]:
+            task = bar.add_task(name, total=total)
+            return lambda steps: bar.advance(task, steps)
+
+        yield start
+
+
+def with_forced_fault(cfg: EnvConfig, joint: str, scale: float, onset_s: float) -> EnvConfig:
+    """``cfg`` whose fault model cuts ``joint`` to ``scale`` of its limit at ``onset_s`` in every
+    episode (videos, single-fault studies); a bad joint, scale or onset is a one-line error."""
     name = JOINT_NAMES[joint_index(joint)]
     if not 0.0 <= scale <= 1.0:
         raise H1FaultError(f"fault scale must be in [0, 1], got {scale}")
-    return dataclasses.replace(
-        base, enabled=True, p_fault=1.0, candidates=(name,), scale_range=(scale, scale),
-        onset_window_s=(onset_s, onset_s + control_dt / 2),
+    # a window narrower than one control step: the onset is the step at onset_s
+    faults = dataclasses.replace(
+        cfg.faults, enabled=True, p_fault=1.0, candidates=(name,), scale_range=(scale, scale),
+        onset_window_s=(onset_s, onset_s + 1e-3),
     )  # fmt: skip
+    faults.validate(cfg.episode_length_s)
+    return dataclasses.replace(cfg, faults=faults)
 
 
 def build_controllers(
@@ -104,15 +126,19 @@ def closed_loop(
     backend: str = "auto",
     seed: int = 0,
     trace: Sequence[str] = (),
-    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    trace_env: int = 0,
+    show_progress: bool = False,
 ) -> tuple[dict, ClosedLoopRun]:
     """Run the rows and score them. Returns (report, run): the JSON-able report with one entry
     per row under ``controllers`` (see :func:`~h1fault.closedloop.metrics.summarize`), and the
-    raw :class:`ClosedLoopRun` (records, env 0 traces of the rows in ``trace``)."""
+    raw :class:`ClosedLoopRun` (records; env ``trace_env``'s states under the rows in
+    ``trace``, for a video)."""
     rows = tuple(rows) if rows else default_rows(robust is not None, detector is not None)
     make = build_controllers(rows, policy, bank, robust, detector)
-    run = run_controllers(make, cfg, num_envs, device=device, backend=backend, seed=seed,
-                          trace=tuple(trace), progress=progress)  # fmt: skip
+    with _progress(show_progress) as progress:
+        run = run_controllers(make, cfg, num_envs, device=device, backend=backend, seed=seed,
+                              trace=tuple(trace), trace_env=trace_env,
+                              progress=progress)  # fmt: skip
     if not run.identical_fault_draws:  # the loop's premise; never expected
         raise H1FaultError("controllers saw different fault draws for the same seed")
     edges = scale_edges(cfg.faults.scale_range)

@@ -53,8 +53,10 @@ class EpisodeRecord:
     """Seconds per step."""
     max_steps: int
     """Time-out length in steps."""
+    trace_env: int = -1
+    """Env whose states are in ``trace_qpos`` (-1: none traced)."""
     trace_qpos: np.ndarray | None = None
-    """(T, nq) float64: env 0's qpos from reset through its first episode (video), or None."""
+    """(T, nq) float64: that env's qpos from reset through its first episode (video), or None."""
 
 
 @dataclasses.dataclass
@@ -70,11 +72,12 @@ class ClosedLoopRun:
 def rollout(
     controller: Controller,
     env: H1VecEnv,
-    trace_env0: bool = False,
+    trace_env: int | None = None,
     advance: Callable[[int], None] | None = None,
 ) -> EpisodeRecord:
     """Run every env of ``env`` (freshly reset here) for one episode under ``controller``.
 
+    trace_env: record this env's qpos every step of its first episode (for a video).
     advance(steps): progress callback. The loop stops once every env's first episode ended.
     """
     obs, info0 = env.reset()
@@ -97,7 +100,8 @@ def rollout(
     post_lin = torch.zeros(n, dtype=torch.float64, device=dev)
     post_ang = torch.zeros(n, dtype=torch.float64, device=dev)
     healthy = fault_joint < 0
-    trace = [env.backend.qpos[0].double().cpu().numpy().copy()] if trace_env0 else None
+    i = trace_env
+    trace = None if i is None else [env.backend.qpos[i].double().cpu().numpy().copy()]
     check_every = 1 if dev.type == "cpu" else 50  # a host read per step is free on the CPU only
     for t in range(env.max_episode_steps):
         step_in_episode = env.step_in_episode.clone()
@@ -115,8 +119,8 @@ def rollout(
         length += running
         fell |= running & terminated
         episode_start = terminated | truncated
-        if trace is not None and bool(running[0]) and not bool(episode_start[0]):
-            trace.append(env.backend.qpos[0].double().cpu().numpy().copy())
+        if trace is not None and bool(running[i]) and not bool(episode_start[i]):
+            trace.append(env.backend.qpos[i].double().cpu().numpy().copy())
         running &= ~episode_start
         if advance is not None:
             advance(1)
@@ -134,7 +138,7 @@ def rollout(
         length=host(length), fell=host(fell), switch_step=host(switch_step),
         switch_joint=host(switch_joint), unserved=host(unserved), post_steps=host(post_steps),
         post_lin_err=host(post_lin), post_ang_err=host(post_ang), control_dt=env.control_dt,
-        max_steps=env.max_episode_steps,
+        max_steps=env.max_episode_steps, trace_env=-1 if i is None else i,
         trace_qpos=np.stack(trace) if trace is not None else None,
     )  # fmt: skip
 
@@ -147,12 +151,14 @@ def run_controllers(
     backend: str = "auto",
     seed: int = 0,
     trace: tuple[str, ...] = (),
+    trace_env: int = 0,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> ClosedLoopRun:
     """Roll every controller out on a fresh env with the same config and seed.
 
     make_controllers(num_envs, device): the controllers, built for that many envs (detectors
-    keep per-env state). trace: names of the controllers whose env 0 is traced for a video.
+    keep per-env state). trace: names of the controllers whose env ``trace_env`` is traced for a
+    video.
     progress(name, total_steps) -> advance(steps): per-controller progress bars (optional).
     """
 
@@ -165,7 +171,7 @@ def run_controllers(
     for c in controllers:
         env = env or make_env()
         advance = progress(c.name, env.max_episode_steps) if progress else None
-        records[c.name] = rollout(c, env, trace_env0=c.name in trace, advance=advance)
+        records[c.name] = rollout(c, env, trace_env if c.name in trace else None, advance)
         env = None  # one env at a time on the device
     first = next(iter(records.values()))
     planned = first.fault_joint >= 0  # onset steps of healthy episodes mean nothing
