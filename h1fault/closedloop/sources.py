@@ -123,7 +123,10 @@ def gru_detector_factory(path: str | Path, device: str | torch.device = "cpu") -
         raise H1FaultError(f"{path}: discriminator expects obs width {meta.obs_dim}, not 88")
 
     def make(num_envs: int) -> DetectorSource:
-        disc = StreamingDiscriminator(net, num_envs, device=device, rule=meta.rule)
+        graph = torch.device(device).type == "cuda"  # one launch per step; see detector_factory
+        disc = StreamingDiscriminator(
+            net, num_envs, device=device, cuda_graph=graph, rule=meta.rule
+        )
         return DetectorSource(disc, meta.class_joints, device)
 
     return make
@@ -133,31 +136,21 @@ def detector_factory(
     path: str | Path | None, device: str | torch.device = "cpu"
 ) -> DetectorFactory | None:
     """The detector of the detector-driven row: ``path`` (a GRU checkpoint, or anything
-    ``h1fault.disc.load_detector`` reads), or the shipped default detector when ``path`` is
-    None. Returns None when no path is given and this h1fault ships no detector."""
+    ``h1fault.disc.detector.load_detector`` reads), or the shipped default detector when
+    ``path`` is None. Returns None when no path is given and this h1fault ships no detector."""
     try:
-        from h1fault.disc import load_detector  # the default (physics-residual) detector
-    except ImportError:
-        load_detector = None
-    if load_detector is None:
+        from h1fault.disc.detector import default_detector_path, load_detector
+    except ImportError:  # an h1fault without the detector loader: GRU checkpoints only
         return None if path is None else gru_detector_factory(path, device)
-    return _factory_from_loader(load_detector, path, device)
-
-
-def _factory_from_loader(load_detector, path, device) -> DetectorFactory:
-    """Adapter for ``h1fault.disc.load_detector(path, device)``: it returns either a detector
-    with ``class_joints`` and ``for_envs(num_envs)``, or a GRU checkpoint's (net, meta)."""
+    if path is None and not default_detector_path().is_file():
+        return None
     loaded = load_detector(path, device=device)
-    if isinstance(loaded, tuple):  # a GRU checkpoint: (net, meta)
-        net, meta = loaded
-        from h1fault.disc.model import StreamingDiscriminator
+    dev = torch.device(device)
 
-        return lambda n: DetectorSource(
-            StreamingDiscriminator(net, n, device=device, rule=meta.rule), meta.class_joints, device
-        )
-    class_joints = getattr(loaded, "class_joints", None)
-    if class_joints is None:
-        raise H1FaultError(f"detector {path or '(default)'} has no class_joints")
-    if hasattr(loaded, "for_envs"):
-        return lambda n: DetectorSource(loaded.for_envs(n), class_joints, device)
-    return lambda n: DetectorSource(loaded, class_joints, device)
+    def make(num_envs: int) -> DetectorSource:
+        # a CUDA graph replays the detector's step in one launch; its outputs are static
+        # buffers, which DetectorSource maps to joints at once
+        stream = loaded.streaming(num_envs, cuda_graph=dev.type == "cuda")
+        return DetectorSource(stream, loaded.class_joints, dev)
+
+    return make
