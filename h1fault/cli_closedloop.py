@@ -131,7 +131,6 @@ def closed_loop(
     from h1fault.closedloop.evaluate import closed_loop as run
     from h1fault.closedloop.sources import detector_factory
     from h1fault.config import apply_overrides
-    from h1fault.rl.bank import load_bank
     from h1fault.rl.policy import load_policy
     from h1fault.sim.render import check_video_path
     from h1fault.sim.task import EnvConfig
@@ -143,6 +142,7 @@ def closed_loop(
     cfg = apply_overrides(EnvConfig(), items)
     if fault_joint is not None:
         cfg = with_forced_fault(cfg, fault_joint, fault_scale, fault_onset)
+    cfg.faults.validate(cfg.episode_length_s)  # before any file is read or env built
     rows = _split(controllers)
     if rows is not None and not rows:
         fail("--controllers is empty")
@@ -156,7 +156,12 @@ def closed_loop(
     detector = detector_factory(disc, device=device)
     wanted = rows or CONTROLLERS
     needs_bank = any(r.startswith("oracle") or r == "detector" for r in wanted)
-    policy_bank = load_bank(bank, device=device) if needs_bank or bank is not None else None
+    policy_bank = None
+    if needs_bank or bank is not None:
+        from h1fault.rl.bank import load_bank
+
+        # the oracle rows switch on every joint the fault model may pick: each needs an expert
+        policy_bank = load_bank(bank, device=device, require_joints=cfg.faults.candidate_indices())
     rows = rows or default_rows(robust_policy is not None, detector is not None)
     pair = _split(video_rows) or (
         "healthy",

@@ -146,19 +146,18 @@ def closed_loop_step(cfg: DemoConfig, disc_checkpoint: str | Path) -> dict:
     when this h1fault ships no policy bank yet."""
     from h1fault.closedloop import closed_loop, detector_factory, gru_detector_factory
     from h1fault.config import apply_overrides
-    from h1fault.rl.bank import load_bank
+    from h1fault.rl.bank import default_bank_path, load_bank
     from h1fault.rl.policy import load_policy
     from h1fault.sim.task import EnvConfig
 
-    try:
-        bank = load_bank()
-    except H1FaultError as exc:
-        return {"skipped": f"no shipped policy bank ({exc})"}
+    if not default_bank_path().is_file():
+        return {"skipped": f"this h1fault ships no policy bank ({default_bank_path().name})"}
     env_cfg = apply_overrides(EnvConfig(), [
         f"episode_length_s={cfg.loop_episode_length_s}", "faults.p_fault=1.0",
         "faults.onset_window_s=[1.0,2.0]", "faults.scale_range=[0.0,0.2]",
         "faults.candidates=[left_knee,right_knee]",
     ])  # fmt: skip
+    bank = load_bank(require_joints=env_cfg.faults.candidate_indices())
     detector = detector_factory(None) or gru_detector_factory(disc_checkpoint)
     report, _ = closed_loop(env_cfg, load_policy(), bank, detector=detector,
                             rows=("healthy", "oracle_onset", "detector"), num_envs=cfg.loop_envs,
