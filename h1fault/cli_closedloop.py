@@ -103,7 +103,7 @@ def closed_loop(
         str | None,
         typer.Option(
             "--video-rows",
-            help="The two rows of the video, e.g. healthy,detector (default: healthy and detector, else the saturation oracle).",
+            help="The two rows of the video, e.g. healthy,detector (default: healthy and the first run of detector, oracle_saturation, oracle_onset).",
         ),
     ] = None,
     video_env: Annotated[int, typer.Option("--video-env", help="Env shown in the video.")] = 0,
@@ -163,10 +163,8 @@ def closed_loop(
         # the oracle rows switch on every joint the fault model may pick: each needs an expert
         policy_bank = load_bank(bank, device=device, require_joints=cfg.faults.candidate_indices())
     rows = rows or default_rows(robust_policy is not None, detector is not None)
-    pair = _split(video_rows) or (
-        "healthy",
-        "detector" if "detector" in rows else "oracle_saturation",
-    )
+    switched = [r for r in ("detector", "oracle_saturation", "oracle_onset") if r in rows]
+    pair = _split(video_rows) or ("healthy", *switched[:1])
     if video is not None:
         if len(pair) != 2:
             fail(f"--video-rows needs two rows, got {','.join(pair)}")

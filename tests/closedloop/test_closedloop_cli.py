@@ -90,3 +90,29 @@ def test_bank_of_the_wrong_shape_is_one_line(tmp_path: Path, knee_bank: Path) ->
 )
 def test_bad_input_is_one_line(args: list[str], match: str) -> None:
     _one_line_error(_invoke([*TINY, *args]), match)
+
+
+def test_side_by_side_video_of_a_few_frames(tmp_path: Path, knee_bank: Path) -> None:
+    """Rendering needs MUJOCO_GL before MuJoCo is imported: a child process (skipped where no
+    GL backend works, see tests/sim/test_sim_render.py)."""
+    import subprocess
+    import sys
+
+    from tests.sim.test_sim_render import _env, _gl_problem
+
+    problem = _gl_problem()
+    if problem:
+        pytest.skip(problem)
+    out = tmp_path / "v.gif"
+    args = [sys.executable, "-m", "h1fault", "closed-loop", *TINY, "--bank", str(knee_bank),
+            "--controllers", "healthy,oracle_onset", "--fault-joint", "left_knee",
+            "--fault-onset", "0.04", "--video", str(out), "--video-seconds", "0.1",
+            "--video-size", "96x64", "--json"]  # fmt: skip
+    run = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)["video"] == str(out)
+    from PIL import Image
+
+    with Image.open(out) as img:
+        assert img.size == (2 * 96, 64)  # two panels side by side
+        assert 2 <= img.n_frames <= 3  # 0.1 s at 25 fps: steps 0, 2, 4
