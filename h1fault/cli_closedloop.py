@@ -96,7 +96,7 @@ def closed_loop(
         Path | None,
         typer.Option(
             "--video",
-            help="Side-by-side .gif (or .mp4 with ffmpeg) of one env under two rows; needs MUJOCO_GL=egl (GPU) or osmesa (CPU).",
+            help="Side-by-side .gif, .webp (smaller) or .mp4 (needs ffmpeg) of one env under two rows; needs MUJOCO_GL=egl (GPU) or osmesa (CPU).",
         ),
     ] = None,
     video_rows: Annotated[
@@ -110,6 +110,12 @@ def closed_loop(
     video_seconds: Annotated[
         float, typer.Option("--video-seconds", help="Length of the video (s of simulated time).")
     ] = 10.0,
+    video_fps: Annotated[
+        float,
+        typer.Option(
+            "--video-fps", help="Frames per second of the video (at most 50, the control rate)."
+        ),
+    ] = 25.0,
     video_size: Annotated[
         str, typer.Option("--video-size", help="Panel size WIDTHxHEIGHT in pixels.")
     ] = "320x240",
@@ -147,6 +153,8 @@ def closed_loop(
     if rows is not None and not rows:
         fail("--controllers is empty")
     width, height = _size(video_size)
+    if not 0 < video_fps <= 50:
+        fail(f"--video-fps must be in (0, 50], got {video_fps}")
     if video is not None:
         check_video_path(video)
         if not 0 <= video_env < num_envs:
@@ -177,7 +185,7 @@ def closed_loop(
         trace=pair if video is not None else (), trace_env=video_env, show_progress=True,
     )  # fmt: skip
     report["detector"] = str(disc) if disc is not None else ("shipped" if detector else None)
-    report["bank"] = str(bank) if bank is not None else "shipped"
+    report["bank"] = None if policy_bank is None else (str(bank) if bank else "shipped")
     report["robust"] = str(robust) if robust is not None else None
     report["env_overrides"] = items
     if fault_joint is not None:
@@ -195,7 +203,7 @@ def closed_loop(
 
         err_console.print(f"rendering {video} ...")
         side_by_side([result.records[p] for p in pair], video, width=width, height=height,
-                     max_seconds=video_seconds)  # fmt: skip
+                     fps=video_fps, max_seconds=video_seconds)  # fmt: skip
         report["video"] = str(video)
     if as_json:
         print_json(report)

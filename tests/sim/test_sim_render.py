@@ -45,7 +45,7 @@ def _gl_problem() -> str | None:
 
 
 def test_video_path_is_checked_before_any_work(tmp_path: Path) -> None:
-    with pytest.raises(H1FaultError, match=r"\.gif or \.mp4"):
+    with pytest.raises(H1FaultError, match=r"\.gif, \.webp or \.mp4"):
         check_video_path(tmp_path / "v.avi")
 
 
@@ -58,6 +58,14 @@ def test_gif_writer_keeps_every_frame(tmp_path: Path) -> None:
         assert img.n_frames == 5 and img.size == (12, 8)
         img.seek(3)
         assert np.asarray(img.convert("RGB"))[0, 0, 0] == 120
+
+
+def test_webp_writer_keeps_every_frame(tmp_path: Path) -> None:
+    from PIL import Image
+
+    frames = [np.full((8, 12, 3), 40 * k, dtype=np.uint8) for k in range(4)]
+    with Image.open(write_video(frames, tmp_path / "v.webp", fps=25)) as img:
+        assert img.n_frames == 4 and img.size == (12, 8)
 
 
 def test_play_video_writes_a_gif_of_the_first_episode(tmp_path: Path) -> None:
