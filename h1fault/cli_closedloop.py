@@ -247,7 +247,7 @@ def print_report(report: dict) -> None:
     )
     for col in ("controller", "faulted: falls", "fall after (s)", "lin / yaw err", "healthy: falls",
                 "lin / yaw err", "false switch", "wrong joint", "latency (s)"):  # fmt: skip
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="left" if col == "controller" else "right")
     for row in rows.values():
         f, h, s = row["faulted"], row["healthy"], row.get("switches")
         table.add_row(

@@ -57,6 +57,8 @@ class EpisodeRecord:
     """Env whose states are in ``trace_qpos`` (-1: none traced)."""
     trace_qpos: np.ndarray | None = None
     """(T, nq) float64: that env's qpos from reset through its first episode (video), or None."""
+    trace_command: np.ndarray | None = None
+    """(T, 3) float32: that env's velocity command (vx, vy, wz) at the same steps, or None."""
 
 
 @dataclasses.dataclass
@@ -102,6 +104,7 @@ def rollout(
     healthy = fault_joint < 0
     i = trace_env
     trace = None if i is None else [env.backend.qpos[i].double().cpu().numpy().copy()]
+    commands = None if i is None else [env.commands[i].cpu().numpy().copy()]
     check_every = 1 if dev.type == "cpu" else 50  # a host read per step is free on the CPU only
     for t in range(env.max_episode_steps):
         step_in_episode = env.step_in_episode.clone()
@@ -121,6 +124,7 @@ def rollout(
         episode_start = terminated | truncated
         if trace is not None and bool(running[i]) and not bool(episode_start[i]):
             trace.append(env.backend.qpos[i].double().cpu().numpy().copy())
+            commands.append(env.commands[i].cpu().numpy().copy())
         running &= ~episode_start
         if advance is not None:
             advance(1)
@@ -140,6 +144,7 @@ def rollout(
         post_lin_err=host(post_lin), post_ang_err=host(post_ang), control_dt=env.control_dt,
         max_steps=env.max_episode_steps, trace_env=-1 if i is None else i,
         trace_qpos=np.stack(trace) if trace is not None else None,
+        trace_command=np.stack(commands) if commands is not None else None,
     )  # fmt: skip
 
 

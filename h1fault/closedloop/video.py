@@ -37,6 +37,9 @@ def _panel_lines(rec: EpisodeRecord, step: int) -> list[tuple[str, tuple[int, in
     i, dt = rec.trace_env, rec.control_dt
     lines = [(LABELS.get(rec.controller, rec.controller), (0, 0, 0)), (f"t = {step * dt:4.1f} s",
              (60, 60, 60))]  # fmt: skip
+    if rec.trace_command is not None:
+        vx, _, wz = (float(v) for v in rec.trace_command[step])
+        lines.append((f"command {vx:.2f} m/s, turn {wz:+.2f} rad/s", (60, 60, 60)))
     j = int(rec.fault_joint[i])
     if j >= 0 and step > rec.onset_step[i]:
         scale = float(rec.scale[i])
