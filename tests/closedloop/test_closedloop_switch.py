@@ -91,8 +91,10 @@ def test_rows_see_identical_fault_draws(policy, short_cfg) -> None:
     def scripted(n: int) -> DetectorSource:
         return DetectorSource(ScriptedDetector(n, {(9, 0): 2}), CLASS_JOINTS, "cpu")
 
+    threads = torch.get_num_threads()
     report, run = closed_loop(short_cfg, policy, ConstantBank(), detector=scripted, num_envs=4,
                               seed=3)  # fmt: skip
+    assert torch.get_num_threads() == threads  # one thread inside the run only
     assert list(run.records) == ["healthy", "oracle_onset", "oracle_saturation", "detector"]
     assert run.identical_fault_draws and report["identical_fault_draws"]
     first = run.records["healthy"]
