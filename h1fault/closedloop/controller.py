@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from h1fault.closedloop.sources import SwitchSource
+from h1fault.sim.contract import Policy
 from h1fault.sim.model import NUM_JOINTS
 
 
@@ -24,7 +25,7 @@ class Controller:
     def __init__(
         self,
         name: str,
-        policy: nn.Module,
+        policy: Policy,
         num_envs: int,
         device: str | torch.device,
         bank: nn.Module | None = None,

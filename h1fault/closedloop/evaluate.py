@@ -25,6 +25,7 @@ from h1fault.closedloop.loop import ClosedLoopRun, run_controllers
 from h1fault.closedloop.metrics import scale_edges, summarize
 from h1fault.closedloop.sources import DetectorFactory, OracleOnset, OracleSaturation
 from h1fault.errors import H1FaultError
+from h1fault.sim.contract import Policy
 from h1fault.sim.model import JOINT_NAMES, joint_index
 from h1fault.sim.task import EnvConfig
 
@@ -62,12 +63,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], No
     if not enabled:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from h1fault.console import make_progress
 
-    columns = (TextColumn("[bold]{task.description:<18}"), BarColumn(bar_width=30),
-               MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with make_progress(elapsed=True) as bar:
 
         def start(name: str, total: int) -> Callable[[int], None]:
             task = bar.add_task(name, total=total)
@@ -93,9 +91,9 @@ def with_forced_fault(cfg: EnvConfig, joint: str, scale: float, onset_s: float) 
 
 def build_controllers(
     names: Sequence[str],
-    policy: nn.Module,
+    policy: Policy,
     bank: nn.Module | None,
-    robust: nn.Module | None = None,
+    robust: Policy | None = None,
     detector: DetectorFactory | None = None,
 ) -> Callable[[int, torch.device], list[Controller]]:
     """``make(num_envs, device) -> controllers`` for the rows in ``names`` (a row whose input is
@@ -131,10 +129,10 @@ def default_rows(robust: bool, detector: bool) -> tuple[str, ...]:
 
 def closed_loop(
     cfg: EnvConfig,
-    policy: nn.Module,
+    policy: Policy,
     bank: nn.Module | None,
     *,
-    robust: nn.Module | None = None,
+    robust: Policy | None = None,
     detector: DetectorFactory | None = None,
     rows: Sequence[str] | None = None,
     num_envs: int = 8,
