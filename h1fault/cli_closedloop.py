@@ -235,45 +235,86 @@ def _num(x: float | None, fmt: str = ".3f") -> str:
     return "-" if x is None else format(x, fmt)
 
 
+_HEADERS = {
+    "healthy": "healthy\nonly",
+    "robust": "robust\npolicy",
+    "oracle_onset": "oracle\nonset",
+    "oracle_saturation": "oracle\nsaturation",
+    "detector": "detector\nswitch",
+}
+
+
+def _frac(k: int, n: int) -> str:
+    return f"{_pct(k / n if n else None)}\n{k}/{n}"
+
+
 def print_report(report: dict) -> None:
-    """The rich tables of a closed-loop report (also used by ``h1fault demo``)."""
+    """The rich tables of a closed-loop report, one column per row (also used by the demo)."""
     rows = report["controllers"]
     table = Table(
         title=f"closed loop: {report['episodes_per_controller']} episodes per controller, seed "
-        f"{report['seed']}, same fault draws: {report['identical_fault_draws']}; fall after: "
-        "median s from onset to fall; errors: m/s and rad/s after the onset (survivors) or in "
-        "healthy episodes; latency: median s from onset to a correct switch",
-        caption="falls as % (k/n)",
+        f"{report['seed']}, same fault draws: {report['identical_fault_draws']}",
+        caption="tracking: mean |command - velocity|, lin m/s / yaw rad/s, after the onset of the "
+        "faulted episodes that did not fall, or in the healthy episodes; wrong joint: of the "
+        "faulted episodes switched",
+        show_lines=True,
     )
-    for col in ("controller", "faulted: falls", "fall after (s)", "lin / yaw err", "healthy: falls",
-                "lin / yaw err", "false switch", "wrong joint", "latency (s)"):  # fmt: skip
-        table.add_column(col, justify="left" if col == "controller" else "right")
-    for row in rows.values():
-        f, h, s = row["faulted"], row["healthy"], row.get("switches")
-        table.add_row(
-            row["label"],
-            f"{_pct(f['fall_rate'])} ({f['falls']}/{f['episodes']})",
-            _num(f["time_to_fall_s"]["median"], ".2f"),
-            f"{_num(f['lin_vel_error_after_onset'], '.2f')} / "
-            f"{_num(f['ang_vel_error_after_onset'], '.2f')}",
-            f"{_pct(h['fall_rate'])} ({h['falls']}/{h['episodes']})",
-            f"{_num(h['lin_vel_error'], '.2f')} / {_num(h['ang_vel_error'], '.2f')}",
-            "-" if s is None else f"{h['false_switches']}/{h['episodes']}",
-            "-" if s is None else f"{s['wrong_joint']}/{s['faulted_switched']}",
-            "-" if s is None else _num(s["latency_s"]["median"], ".2f"),
-        )  # fmt: skip
+    table.add_column("")
+    for name in rows:
+        table.add_column(_HEADERS.get(name, name), justify="right")
+
+    def line(label: str, cell) -> None:
+        table.add_row(label, *(cell(r) for r in rows.values()))
+
+    def switch(key: str, of: str):
+        def cell(r: dict) -> str:
+            s = r.get("switches")
+            return "-" if s is None else _frac(s[key] if key in s else r["healthy"][key], of(r))
+
+        return cell
+
+    line("faulted: falls", lambda r: _frac(r["faulted"]["falls"], r["faulted"]["episodes"]))
+    line(
+        "fall after onset (s, med.)",
+        lambda r: _num(r["faulted"]["time_to_fall_s"]["median"], ".2f"),
+    )
+    line(
+        "tracking after onset",
+        lambda r: (
+            f"{_num(r['faulted']['lin_vel_error_after_onset'], '.2f')} / {_num(r['faulted']['ang_vel_error_after_onset'], '.2f')}"
+        ),
+    )
+    line("healthy: falls", lambda r: _frac(r["healthy"]["falls"], r["healthy"]["episodes"]))
+    line(
+        "healthy tracking",
+        lambda r: (
+            f"{_num(r['healthy']['lin_vel_error'], '.2f')} / {_num(r['healthy']['ang_vel_error'], '.2f')}"
+        ),
+    )
+    line(
+        "healthy: false switches",
+        switch("false_switches", lambda r: r["healthy"]["episodes"]),
+    )
+    line(
+        "faulted: wrong joint",
+        switch("wrong_joint", lambda r: r["switches"]["faulted_switched"]),
+    )
+    line(
+        "switch latency (s, med.)",
+        lambda r: "-" if "switches" not in r else _num(r["switches"]["latency_s"]["median"], ".2f"),
+    )
     console.print(table)
-    groups = [g for g in next(iter(rows.values()))["per_group"]] if rows else []
+    groups = list(next(iter(rows.values()))["per_group"]) if rows else []
     if groups:
-        gt = Table(title="fall rate of faulted episodes per joint group")
-        gt.add_column("controller")
+        gt = Table(title="falls of faulted episodes per joint group")
+        gt.add_column("")
+        for name in rows:
+            gt.add_column(_HEADERS.get(name, name), justify="right")
         for g in groups:
-            gt.add_column(g, justify="right")
-        for row in rows.values():
-            gt.add_row(row["label"], *(_pct(row["per_group"][g]["fall_rate"]) for g in groups))
+            n = next(iter(rows.values()))["per_group"][g]["episodes"]
+            gt.add_row(f"{g} ({n})", *(_pct(r["per_group"][g]["fall_rate"]) for r in rows.values()))
         console.print(gt)
-    for key in ("plots",):
-        for p in report.get(key, []):
-            err_console.print(f"plot: {p}")
+    for p in report.get("plots", []):
+        err_console.print(f"plot: {p}")
     if report.get("video"):
         err_console.print(f"video: {report['video']}")
