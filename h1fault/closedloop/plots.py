@@ -60,14 +60,19 @@ def plot_report(report: dict, out_dir: str | Path) -> list[Path]:
     nrows = max(1, -(-len(joints) // cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(max(6.0, 2.6 * cols), 2.2 * nrows + 1.2),
                              squeeze=False, sharex=True, sharey=True)  # fmt: skip
+    edges = report.get("scale_edges") or [0.0, 1.0]
+    dodge = (edges[-1] - edges[0]) / max(1, len(edges) - 1) * 0.12  # rows side by side in a bin
+    markers = "osD^v"
     for ax, joint in zip(axes.flat, joints, strict=False):
         for k, row in enumerate(rows.values()):
             bins = row["per_joint"].get(joint, {}).get("by_scale", [])
-            pts = [(np.mean(b["scale"]), 100 * b["falls"] / b["episodes"])
+            shift = (k - (len(rows) - 1) / 2) * dodge
+            pts = [(np.mean(b["scale"]) + shift, 100 * b["falls"] / b["episodes"])
                    for b in bins if b["episodes"]]  # fmt: skip
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                ax.plot(xs, ys, "o-", ms=3, color=colors[k % len(colors)], label=row["label"])
+                ax.plot(xs, ys, "-", marker=markers[k % len(markers)], ms=3, lw=1,
+                        color=colors[k % len(colors)], label=row["label"])  # fmt: skip
         ax.set_title(joint, fontsize=8)
         ax.set_ylim(-5, 105)
         ax.tick_params(labelsize=7)
