@@ -93,10 +93,10 @@ def closed_loop(
         ),
     ] = None,
     video: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--video",
-            help="Side-by-side .gif, .webp (smaller) or .mp4 (needs ffmpeg) of one env under two rows; needs MUJOCO_GL=egl (GPU) or osmesa (CPU).",
+            help="Side-by-side .gif, .webp (smaller) or .mp4 (needs ffmpeg) of one env under two rows; repeat for several files of the same frames; needs MUJOCO_GL=egl (GPU) or osmesa (CPU).",
         ),
     ] = None,
     video_rows: Annotated[
@@ -155,8 +155,9 @@ def closed_loop(
     width, height = _size(video_size)
     if not 0 < video_fps <= 50:
         fail(f"--video-fps must be in (0, 50], got {video_fps}")
-    if video is not None:
-        check_video_path(video)
+    if video:
+        for path in video:
+            check_video_path(path)
         if not 0 <= video_env < num_envs:
             fail(f"--video-env must be in 0..{num_envs - 1}, got {video_env}")
     healthy_policy = load_policy(policy, device=device)
@@ -173,7 +174,7 @@ def closed_loop(
     rows = rows or default_rows(robust_policy is not None, detector is not None)
     switched = [r for r in ("detector", "oracle_saturation", "oracle_onset") if r in rows]
     pair = _split(video_rows) or ("healthy", *switched[:1])
-    if video is not None:
+    if video:
         if len(pair) != 2:
             fail(f"--video-rows needs two rows, got {','.join(pair)}")
         missing = [p for p in pair if p not in rows]
@@ -182,7 +183,7 @@ def closed_loop(
     report, result = run(
         cfg, healthy_policy, policy_bank, robust=robust_policy, detector=detector, rows=rows,
         num_envs=num_envs, device=device, backend=backend, seed=seed,
-        trace=pair if video is not None else (), trace_env=video_env, show_progress=True,
+        trace=pair if video else (), trace_env=video_env, show_progress=True,
     )  # fmt: skip
     report["detector"] = str(disc) if disc is not None else ("shipped" if detector else None)
     report["bank"] = None if policy_bank is None else (str(bank) if bank else "shipped")
@@ -198,13 +199,13 @@ def closed_loop(
         from h1fault.closedloop.plots import plot_report
 
         report["plots"] = [str(p) for p in plot_report(report, plots)]
-    if video is not None:
+    if video:
         from h1fault.closedloop.video import side_by_side
 
-        err_console.print(f"rendering {video} ...")
-        side_by_side([result.records[p] for p in pair], video, width=width, height=height,
-                     fps=video_fps, max_seconds=video_seconds)  # fmt: skip
-        report["video"] = str(video)
+        err_console.print(f"rendering {', '.join(map(str, video))} ...")
+        written = side_by_side([result.records[p] for p in pair], video, width=width,
+                               height=height, fps=video_fps, max_seconds=video_seconds)  # fmt: skip
+        report["video"] = [str(p) for p in written]
     if as_json:
         print_json(report)
         return
@@ -316,5 +317,5 @@ def print_report(report: dict) -> None:
         console.print(gt)
     for p in report.get("plots", []):
         err_console.print(f"plot: {p}")
-    if report.get("video"):
-        err_console.print(f"video: {report['video']}")
+    for p in report.get("video", []):
+        err_console.print(f"video: {p}")

@@ -7,6 +7,7 @@ frame, marked "fell at ... s", while the other goes on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +55,18 @@ def _panel_lines(rec: EpisodeRecord, step: int) -> list[tuple[str, tuple[int, in
 
 def side_by_side(
     records: list[EpisodeRecord],
-    path: str | Path,
+    paths: str | Path | Sequence[str | Path],
     width: int = 320,
     height: int = 240,
     fps: float = 25.0,
     max_seconds: float | None = None,
-) -> Path:
+) -> list[Path]:
     """Render the traced env of each record (same env, same seed) into one video, panels left to
-    right. max_seconds: cut the video there (default: the longest episode)."""
-    path = check_video_path(path)
+    right, written to every path of ``paths`` (say a .webp and a .gif of the same frames).
+    max_seconds: cut the video there (default: the longest episode)."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    paths = [check_video_path(p) for p in paths]
     if any(r.trace_qpos is None for r in records):
         raise H1FaultError("every row of the video needs a traced env (trace=...)")
     dt = records[0].control_dt
@@ -82,4 +86,4 @@ def side_by_side(
                     last[k] = (t, renderer.frame(rec.trace_qpos[t]))
                 panels.append(_annotate(last[k][1], _panel_lines(rec, t)))
             frames.append(np.concatenate(panels, axis=1))
-    return write_video(frames, path, fps=1 / (every * dt))
+    return [write_video(frames, p, fps=1 / (every * dt)) for p in paths]

@@ -107,13 +107,15 @@ def test_side_by_side_video_of_a_few_frames(tmp_path: Path, knee_bank: Path) -> 
     out = tmp_path / "v.gif"
     args = [sys.executable, "-m", "h1fault", "closed-loop", *TINY, "--bank", str(knee_bank),
             "--controllers", "healthy,oracle_onset", "--fault-joint", "left_knee",
-            "--fault-onset", "0.04", "--video", str(out), "--video-seconds", "0.1",
-            "--video-size", "96x64", "--json"]  # fmt: skip
+            "--fault-onset", "0.04", "--video", str(out), "--video", str(out.with_suffix(".webp")),
+            "--video-seconds", "0.1", "--video-size", "96x64", "--json"]  # fmt: skip
     run = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert json.loads(run.stdout)["video"] == str(out)
+    assert json.loads(run.stdout)["video"] == [str(out), str(out.with_suffix(".webp"))]
     from PIL import Image
 
     with Image.open(out) as img:
         assert img.size == (2 * 96, 64)  # two panels side by side
         assert 2 <= img.n_frames <= 3  # 0.1 s at 25 fps: steps 0, 2, 4
+    with Image.open(out.with_suffix(".webp")) as img:
+        assert img.size == (2 * 96, 64)
