@@ -38,7 +38,9 @@ class Controller:
         self.device = torch.device(device)
         served = torch.zeros(NUM_JOINTS + 1, dtype=torch.bool, device=self.device)
         if self.bank is not None:
-            served[torch.tensor(list(self.bank.joints), dtype=torch.long)] = True
+            served[torch.tensor(list(self.bank.joints), dtype=torch.long, device=self.device)] = (
+                True
+            )
         self._served = served
         """(20,) bool: served[j] for model joint j; the last entry (index -1) stays false."""
         self.joint = torch.full((num_envs,), -1, dtype=torch.long, device=self.device)
