@@ -11,8 +11,9 @@ What we own and what skrl would do: skrl 2.1 reads the same variables when it is
 then calls ``init_process_group("nccl")`` itself, which fails on a CPU-only torch and would
 initialise the group twice on GPUs. Our PPO does its own broadcast, gradient and KL reduction
 (as skrl's agents do) and, unlike skrl and rsl_rl, also reduces the observation normaliser's
-statistics exactly (:meth:`Dist.reduce_moments`). So we create the group here and import skrl
-(still used for its model classes) with ``WORLD_SIZE`` hidden, so it sees one process.
+statistics exactly (:meth:`Dist.reduce_moments`). So we create the group here, and h1fault
+imports skrl (still used for its model classes) only through :func:`import_skrl`, which hides
+``WORLD_SIZE`` from it: skrl sees one process and leaves the group to us.
 """
 
 from __future__ import annotations
@@ -258,11 +259,10 @@ def combine_moments(
     for i in range(1, len(counts)):
         nb = counts[i]
         tot = n + nb
-        if float(nb) == 0:
-            continue
+        w = nb / tot.clamp(min=1.0)  # no branch on the host: a part of 0 rows adds nothing
         delta = means[i] - mu
-        mu = mu + delta * (nb / tot)
-        s = s + m2s[i] + delta * delta * (n * nb / tot)
+        mu = mu + delta * w
+        s = s + m2s[i] + delta * delta * (n * w)
         n = tot
     return n, mu, s
 
@@ -279,7 +279,7 @@ def init(device: str = "cpu", environ: Mapping[str, str] | None = None) -> Dist:
     """Join torchrun's process group if started by torchrun; else a one-process :class:`Dist`.
 
     NCCL for CUDA devices, gloo for the CPU. Safe to call when the group already exists (it
-    is reused). Call it before anything imports skrl (see module docstring).
+    is reused).
     """
     launch = launch_from_env(environ)
     dev = rank_device(device, launch)
@@ -290,7 +290,6 @@ def init(device: str = "cpu", environ: Mapping[str, str] | None = None) -> Dist:
             torch.cuda.set_device(dev)
         backend = "nccl" if dev.type == "cuda" else "gloo"
         tdist.init_process_group(backend, rank=launch.rank, world_size=launch.world_size)
-    _import_skrl_single_process()
     return Dist(launch, dev)
 
 
@@ -311,15 +310,19 @@ def shard_path(path: os.PathLike | str, rank: int) -> str:
     return f"{root}.rank{rank}{ext}"
 
 
-def _import_skrl_single_process() -> None:
+def import_skrl() -> None:
+    """Import skrl so that it does not join (or create) a process group of its own.
+
+    skrl 2.1 calls ``init_process_group("nccl")`` at import time when ``WORLD_SIZE > 1``; that
+    fails on a CPU-only torch and clashes with :func:`init`. Modules of h1fault call this before
+    ``from skrl ... import``.
+    """
     if "skrl" in sys.modules:
         return
     saved = os.environ.get("WORLD_SIZE")
     os.environ["WORLD_SIZE"] = "1"
     try:
         import skrl  # noqa: F401
-    except ImportError:
-        pass
     finally:
         if saved is None:
             os.environ.pop("WORLD_SIZE", None)
