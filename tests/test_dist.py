@@ -90,3 +90,17 @@ def test_two_process_gloo_collectives(tmp_path: Path, torchrun) -> None:
         assert r["broadcast"] == "from rank 0" and r["world"] == 2
     assert (r0["seed"], r1["seed"]) == (7, 7 + hdist.SEED_STRIDE)
     assert (r0["env_offset"], r1["env_offset"]) == (0, 4)
+
+
+def test_single_process_commands_refuse_torchrun(monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from h1fault.cli import app
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    res = CliRunner().invoke(app, ["joints"])
+    assert res.exit_code == 1 and "joints runs in one process" in res.stderr, res.output
+    assert res.stderr.count("\n") == 1
+    monkeypatch.setenv("WORLD_SIZE", "1")  # torchrun with one process: nothing to refuse
+    assert CliRunner().invoke(app, ["joints"]).exit_code == 0
