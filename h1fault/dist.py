@@ -286,10 +286,11 @@ def init(device: str = "cpu", environ: Mapping[str, str] | None = None) -> Dist:
     if launch is None:
         return Dist(None, dev)
     if launch.world_size > 1 and not tdist.is_initialized():
+        kw: dict[str, Any] = {"backend": "gloo"}
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        backend = "nccl" if dev.type == "cuda" else "gloo"
-        tdist.init_process_group(backend, rank=launch.rank, world_size=launch.world_size)
+            kw = {"backend": "nccl", "device_id": dev}  # bound to this rank's GPU from the start
+        tdist.init_process_group(rank=launch.rank, world_size=launch.world_size, **kw)
     return Dist(launch, dev)
 
 

@@ -43,3 +43,9 @@ def _torchrun(nproc: int, args: list[str], cwd: Path, timeout: float = 240) -> s
 def torchrun() -> Callable[..., str]:
     """``torchrun(nproc, args, cwd)``: see :func:`_torchrun`."""
     return _torchrun
+
+
+@pytest.fixture(scope="module")
+def torchrun_module() -> Callable[..., str]:
+    """:func:`_torchrun` for module-scoped fixtures (one run shared by several tests)."""
+    return _torchrun
