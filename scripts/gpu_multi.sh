@@ -54,8 +54,10 @@ if [ -n "${BAR:-}" ]; then
       agent.trainer.checkpoint_interval=$((CKPT_ITERS * 24)) > "$OUT/bar_g$g.json" 2> "$OUT/bar_g$g.err"
     run=$(ls -d $runs/bar_g$g/bar/*_ppo_torch | tail -1)
     cp "$run/curve.csv" "$OUT/bar_g${g}_curve.csv"
-    for ck in $(ls $run/checkpoints/agent_*.pt | sort -t_ -k2 -n); do
-      t=$(basename $ck .pt | cut -d_ -f2)
+    startup=$(python3 -c "import csv,json,sys; w=json.load(open('$OUT/bar_g$g.json'))['wall_clock_s']; r=list(csv.DictReader(open('$run/curve.csv'))); print(round(w-float(r[-1]['wall_s']),1))" 2>/dev/null)
+    echo "G=$g start-up (wall_clock_s - loop) ${startup:-?} s" | tee -a "$OUT/bar.txt"
+    for t in $(ls $run/checkpoints | sed -n 's/^agent_\([0-9]*\)\.pt$/\1/p' | sort -n); do
+      ck=$run/checkpoints/agent_$t.pt
       walks=$(timeout 120 python3 -m h1fault play --checkpoint $ck --episodes 256 --device cuda --json 2>/dev/null \
         | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['walks'], round(d['episode_length_ratio'],3), round(d['lin_vel_error'],3))")
       wall=$(awk -F, -v t=$t 'NR>1 && $1==t {print $3}' "$run/curve.csv")
