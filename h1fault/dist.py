@@ -96,8 +96,12 @@ class Dist:
     by every rank in the same order, as with any torch.distributed code.
     """
 
-    def __init__(self, launch: Launch | None, device: torch.device) -> None:
+    def __init__(
+        self, launch: Launch | None, device: torch.device, owns_group: bool = False
+    ) -> None:
         self.launch = launch
+        self.owns_group = owns_group
+        """This object created the process group (and :meth:`close` destroys it)."""
         self.device = device
         """This rank's torch device."""
         self.rank = launch.rank if launch else 0
@@ -239,8 +243,9 @@ class Dist:
                 s.to(m2.device, m2.dtype).view_as(m2))  # fmt: skip
 
     def close(self) -> None:
-        """Leave the process group (at the end of the command)."""
-        if self._collective and tdist.is_initialized():
+        """Destroy the process group if :func:`init` created it (a group that already existed,
+        e.g. one a caller runs several commands in, stays)."""
+        if self.owns_group and tdist.is_initialized():
             tdist.destroy_process_group()
 
 
@@ -278,20 +283,22 @@ def batch_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 def init(device: str = "cpu", environ: Mapping[str, str] | None = None) -> Dist:
     """Join torchrun's process group if started by torchrun; else a one-process :class:`Dist`.
 
-    NCCL for CUDA devices, gloo for the CPU. Safe to call when the group already exists (it
-    is reused).
+    NCCL for CUDA devices, gloo for the CPU. A group that already exists is reused (and not
+    destroyed by :meth:`Dist.close`).
     """
     launch = launch_from_env(environ)
     dev = rank_device(device, launch)
     if launch is None:
         return Dist(None, dev)
-    if launch.world_size > 1 and not tdist.is_initialized():
-        kw: dict[str, Any] = {"backend": "gloo"}
-        if dev.type == "cuda":
-            torch.cuda.set_device(dev)
-            kw = {"backend": "nccl", "device_id": dev}  # bound to this rank's GPU from the start
-        tdist.init_process_group(rank=launch.rank, world_size=launch.world_size, **kw)
-    return Dist(launch, dev)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if launch.world_size == 1 or tdist.is_initialized():
+        return Dist(launch, dev)
+    kw: dict[str, Any] = {"backend": "gloo"}
+    if dev.type == "cuda":
+        kw = {"backend": "nccl", "device_id": dev}  # bound to this rank's GPU from the start
+    tdist.init_process_group(rank=launch.rank, world_size=launch.world_size, **kw)
+    return Dist(launch, dev, owns_group=True)
 
 
 @contextlib.contextmanager
