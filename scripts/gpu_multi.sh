@@ -14,17 +14,18 @@ export PYTHONUNBUFFERED=1
 # NVLink multicast stays off (device notes: it can take the host's GPUs down for everyone)
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
-NGPU=$(nvidia-smi -L | wc -l)
+NGPU=${NGPU:-$(nvidia-smi -L 2>/dev/null | wc -l)}
+DEVICE=${DEVICE:-cuda}   # DEVICE=cpu NGPU=2 ENVS=4 ITERS=2: a smoke test of this script on CPUs
 GPUS=${GPUS:-"1 2 4"}; ENVS=${ENVS:-4096}; ITERS=${ITERS:-60}
 BAR_ITERS=${BAR_ITERS:-1000}; CKPT_ITERS=${CKPT_ITERS:-100}
 runs=/root/runs_multi; rm -rf $runs; mkdir -p $runs
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
 nvidia-smi topo -m > "$OUT/topo.txt" 2>&1
 launch() { local g=$1; shift; timeout ${TIMEOUT:-540} python3 -m torch.distributed.run --standalone --nproc-per-node "$g" -m h1fault "$@"; }
 
 for g in $GPUS; do
   [ "$g" -gt "$NGPU" ] && { echo "skip $g GPUs (only $NGPU)"; continue; }
-  launch $g train-healthy --device cuda --envs $ENVS --max-iterations $ITERS --seed 0 \
+  launch $g train-healthy --device $DEVICE --envs $ENVS --max-iterations $ITERS --seed 0 \
     --log-root $runs/scale_g$g --json agent.experiment=scale > "$OUT/scale_g$g.json" 2> "$OUT/scale_g$g.err"
   echo "G=$g rc=$? $(tail -c 300 "$OUT/scale_g$g.err" | tr '\n' ' ')"
 done
@@ -49,7 +50,7 @@ PY
 if [ -n "${BAR:-}" ]; then
   for g in $GPUS; do
     [ "$g" -gt "$NGPU" ] && continue
-    launch $g train-healthy --device cuda --envs $ENVS --max-iterations $BAR_ITERS --seed 0 \
+    launch $g train-healthy --device $DEVICE --envs $ENVS --max-iterations $BAR_ITERS --seed 0 \
       --log-root $runs/bar_g$g --json agent.experiment=bar \
       agent.trainer.checkpoint_interval=$((CKPT_ITERS * 24)) > "$OUT/bar_g$g.json" 2> "$OUT/bar_g$g.err"
     run=$(ls -d $runs/bar_g$g/bar/*_ppo_torch | tail -1)
@@ -58,7 +59,7 @@ if [ -n "${BAR:-}" ]; then
     echo "G=$g start-up (wall_clock_s - loop) ${startup:-?} s" | tee -a "$OUT/bar.txt"
     for t in $(ls $run/checkpoints | sed -n 's/^agent_\([0-9]*\)\.pt$/\1/p' | sort -n); do
       ck=$run/checkpoints/agent_$t.pt
-      walks=$(timeout 120 python3 -m h1fault play --checkpoint $ck --episodes 256 --device cuda --json 2>/dev/null \
+      walks=$(timeout 120 python3 -m h1fault play --checkpoint $ck --episodes ${EPISODES:-256} --device $DEVICE --json 2>/dev/null \
         | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['walks'], round(d['episode_length_ratio'],3), round(d['lin_vel_error'],3))")
       wall=$(awk -F, -v t=$t 'NR>1 && $1==t {print $3}' "$run/curve.csv")
       echo "G=$g timestep $t loop_wall_s ${wall:-?} play: $walks" | tee -a "$OUT/bar.txt"
@@ -70,7 +71,7 @@ fi
 if [ -n "${COLLECT:-}" ]; then
   D=/root/h1multi; rm -rf $D; mkdir -p $D
   {
-    launch $NGPU collect --envs $ENVS --steps 1000 --device cuda --out $D/raw.h5 --no-progress --json
+    launch $NGPU collect --envs $ENVS --steps ${STEPS:-1000} --device $DEVICE --out $D/raw.h5 --no-progress --json
     timeout 300 python3 -m h1fault dataset build $D/raw.rank*.h5 --out $D/ds.h5 --no-progress --json | head -c 2000
     timeout 200 python3 -m h1fault dataset stats $D/ds.h5 --no-progress; echo "stats exit code: $?"
   } > "$OUT/collect.txt" 2>&1
