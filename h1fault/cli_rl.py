@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from h1fault.cli_common import (
@@ -18,6 +19,7 @@ from h1fault.cli_common import (
     friendly_errors,
     print_json,
 )
+from h1fault.validate import at_least, check_torch_device
 
 
 def register(root: typer.Typer) -> None:
@@ -77,6 +79,7 @@ def train_healthy(
     from h1fault.rl.config import TrainRunConfig
     from h1fault.rl.ship import train_healthy_and_ship
 
+    check_train_args(envs, max_iterations, eval_episodes, device)
     cfg, spec = _run_setup(TrainRunConfig(), overrides, max_iterations, envs, device, backend,
                            seed, checkpoint, log_root, eval_episodes)  # fmt: skip
     with hdist.session(device) as d:
@@ -89,6 +92,18 @@ def train_healthy(
     _print_run(summary)
     if "play" in summary:
         _print_play(summary["play"])
+
+
+def check_train_args(
+    envs: int | None, max_iterations: int | None, eval_episodes: int, device: str
+) -> None:
+    """train-healthy's numbers, refused before anything is built: counts >= 1, a real device."""
+    if envs is not None:
+        at_least("--envs", envs)
+    if max_iterations is not None:
+        at_least("--max-iterations", max_iterations)
+    at_least("--eval-episodes", eval_episodes, 0)
+    check_torch_device(device)
 
 
 @friendly_errors
@@ -136,6 +151,7 @@ def train_failure(
     from h1fault.rl.failure import FailureRunConfig
     from h1fault.rl.ship import train_failure_and_ship
 
+    check_train_args(envs, max_iterations, 0, device)
     cfg, spec = _run_setup(FailureRunConfig(), overrides, max_iterations, envs, device, backend,
                            seed, checkpoint, log_root, 0)  # fmt: skip
     with hdist.session(device) as d:
@@ -170,7 +186,7 @@ def _run_setup(cfg, overrides, max_iterations, envs, device, backend, seed, chec
 
 
 def _print_run(d: dict) -> None:
-    console.print(f"run dir: {d['run_dir']}")
+    console.print(f"run dir: {escape(str(d['run_dir']))}")
     console.print(
         f"{d['env_steps']:,} env steps in {d['wall_clock_s']:.0f} s "
         f"({d['train_env_steps_per_s'] / 1e3:.1f}k env-steps/s in the loop); "
@@ -207,18 +223,18 @@ def play(
     from h1fault.rl.play import play as run
     from h1fault.rl.policy import load_policy
 
+    at_least("--episodes", episodes)
+    check_torch_device(device)
     policy = load_policy(checkpoint, device=device)
     report = run(policy, episodes=episodes, device=device, backend=backend, seed=seed,
                  faults=faults, video=video)  # fmt: skip
-    import dataclasses
-
-    data = dataclasses.asdict(report) | {"walks": report.walks()}
+    data = report.to_dict()
     if as_json:
         print_json(data)
         return
     _print_play(data)
     if video:
-        err_console.print(f"video: {video}")
+        err_console.print(f"video: {escape(str(video))}")
 
 
 def _print_play(d: dict) -> None:

@@ -65,12 +65,12 @@ def run_demo(out_root: str | Path, cfg: DemoConfig, progress: bool = True, say=p
     from h1fault.data.build import BuildConfig, build_dataset
     from h1fault.data.collect import run_collect
     from h1fault.data.stats import dataset_stats, failed_summary, plot_report
+    from h1fault.demo_rollout import faulted_rollout
     from h1fault.disc.config import DiscConfig
     from h1fault.disc.eval import evaluate
     from h1fault.disc.train import train
     from h1fault.provenance import new_run_dir
     from h1fault.rl.policy import load_policy
-    from h1fault.sim.rollout import faulted_rollout
     from h1fault.sim.task import EnvConfig
 
     out = new_run_dir(out_root, "demo")

@@ -64,7 +64,7 @@ class FailureRunConfig:
     agent: AgentConfig = field(
         default_factory=lambda: AgentConfig(
             models=ModelConfig(initial_log_std=-1.0),
-            ppo=PPOConfig(),
+            ppo=PPOConfig(learning_rate=3e-4),  # fine-tuning a walking policy, not learning anew
             trainer=TrainerConfig(timesteps=12000, checkpoint_interval=2400),
             experiment="h1_failure_bank",
         )

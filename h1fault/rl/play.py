@@ -9,14 +9,15 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from h1fault.cli_common import err_console
+from h1fault.console import make_progress
 from h1fault.errors import H1FaultError
+from h1fault.sim.contract import Policy, VecEnv
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.task import EnvConfig, ObsNoiseConfig
 from h1fault.sim.vec_env import H1VecEnv
@@ -56,9 +57,13 @@ class PlayReport:
         """The project's walking bar: long episodes and accurate velocity tracking."""
         return self.episode_length_ratio >= length_ratio and self.lin_vel_error < max_lin_err
 
+    def to_dict(self) -> dict:
+        """The fields plus ``walks`` (the default bar), JSON-able."""
+        return dataclasses.asdict(self) | {"walks": self.walks()}
+
 
 def play(
-    policy,
+    policy: Policy,
     env_cfg: EnvConfig | None = None,
     episodes: int = 16,
     device: str = "cpu",
@@ -77,6 +82,23 @@ def play(
     cfg = dataclasses.replace(base, obs_noise=ObsNoiseConfig(enabled=False), faults=fault_cfg)
     env = H1VecEnv(cfg, num_envs=episodes, device=device, backend=backend, seed=seed)
     recorder = _VideoRecorder(env, video) if video else None
+    report = evaluate(env, policy, recorder.capture if recorder else None, show_progress)
+    if recorder:
+        recorder.close()
+    return report
+
+
+def evaluate(
+    env: VecEnv,
+    policy: Policy,
+    on_step: Callable[[], None] | None = None,
+    show_progress: bool = True,
+) -> PlayReport:
+    """Run the first episode of every env of ``env`` (from a reset) and measure it.
+
+    policy: obs (num_envs, 69) -> actions (num_envs, 19). on_step: called after every step (a
+    video frame, say). The fault model is whatever ``env.cfg.faults`` says.
+    """
     obs, _ = env.reset()
     n, dev = env.num_envs, env.device
     running = torch.ones(n, dtype=torch.bool, device=dev)
@@ -88,17 +110,14 @@ def play(
     bin_lin = torch.zeros(nbins, device=dev)
     bin_ang = torch.zeros(nbins, device=dev)
     edges = torch.tensor(VX_BINS, device=dev)
-    progress = Progress(
-        TextColumn("[bold]play[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(), console=err_console, disable=not show_progress,
-    )  # fmt: skip
+    progress = make_progress(show_progress, elapsed=True)
     with progress, torch.no_grad():
         task = progress.add_task("play", total=env.max_episode_steps)
         for _ in range(env.max_episode_steps):
             commands = env.commands.clone()
             obs, _, terminated, truncated, info = env.step(policy(obs))
-            if recorder:
-                recorder.capture()
+            if on_step is not None:
+                on_step()
             w = running.float()
             b = (torch.bucketize(commands[:, 0].contiguous(), edges, right=True) - 1).clamp(
                 0, nbins - 1
@@ -114,8 +133,6 @@ def play(
             progress.advance(task)
             if not bool(running.any()):
                 break
-    if recorder:
-        recorder.close()
     dt = env.control_dt
     steps = bin_steps.sum().clamp(min=1)
     per = [
@@ -137,7 +154,7 @@ def play(
         lin_vel_error=float(bin_lin.sum() / steps),
         ang_vel_error=float(bin_ang.sum() / steps),
         per_command=per,
-        faults=faults,
+        faults=env.cfg.faults.enabled,
         fault_episodes=nf,
         fault_fall_rate=float((fell & had_fault).sum()) / nf if nf else None,
     )

@@ -123,7 +123,7 @@ def write_deployable(result: TrainResult, cfg: TrainRunConfig, command: str,
         policy = load_policy(policy_path, device=spec.device)
         report = play(policy, cfg.env, episodes=spec.eval_episodes, device=spec.device,
                       backend=spec.backend, seed=spec.seed + 1)  # fmt: skip
-        meta["play"] = dataclasses.asdict(report) | {"walks": report.walks()}
+        meta["play"] = report.to_dict()
         export_policy(result.final_checkpoint, policy_path, meta)
     (result.run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
     return meta

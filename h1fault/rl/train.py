@@ -19,18 +19,15 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from h1fault.config import dump_yaml
+from h1fault.console import err_console, make_progress
 from h1fault.dist import Dist
 from h1fault.errors import H1FaultError
 from h1fault.provenance import new_run_dir, save_code_state
 from h1fault.rl.config import AgentConfig, TrainRunConfig
 from h1fault.rl.ppo import PPO, GaussianActor, ValueNet
 from h1fault.sim.vec_env import H1VecEnv
-
-err_console = Console(stderr=True)
 
 
 @dataclasses.dataclass
@@ -204,11 +201,7 @@ def run_training(
     show_progress = show_progress and write
     if write:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-    progress = Progress(
-        TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err_console, disable=not show_progress, transient=False,
-    )  # fmt: skip
+    progress = make_progress(show_progress, fields=("stats",), elapsed=True)
     t_loop = time.perf_counter()
     t = 0
     with progress:

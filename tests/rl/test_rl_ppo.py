@@ -167,3 +167,23 @@ def test_group_advantage_normalisation() -> None:
     assert out[4] == 0.0  # unmasked samples carry no advantage
     plain = normalise_advantages(adv, None, None)
     torch.testing.assert_close(plain, (adv - adv.mean()) / (adv.std() + 1e-8))
+
+
+def test_frozen_actor_keeps_weights_and_learning_rate() -> None:
+    cfg = PPOConfig(rollouts=4, learning_epochs=3, mini_batches=2, kl_target=0.01)
+    ppo = PPO(GaussianActor(D, A, HIDDEN, "elu", 0.0), ValueNet(D, HIDDEN, "elu"), D, A, N,
+              cfg, "cpu")  # fmt: skip
+    ppo.actor_frozen = True
+    before = {k: v.clone() for k, v in ppo.actor.state_dict().items()}
+    critic_before = ppo.critic.net[0].weight.clone()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):  # three updates: an unguarded KL schedule would raise the rate 1.5^9 x
+        for _ in range(cfg.rollouts):
+            ppo.act(torch.randn(N, D, generator=g))
+            ppo.record(torch.randn(N, generator=g), torch.zeros(N, dtype=torch.bool),
+                       torch.zeros(N, dtype=torch.bool))  # fmt: skip
+        ppo.update(torch.randn(N, D, generator=g))
+    for k, v in ppo.actor.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)
+    assert not torch.equal(ppo.critic.net[0].weight, critic_before)
+    assert ppo.learning_rate == cfg.learning_rate
