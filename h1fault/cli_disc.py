@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from h1fault.cli_common import (
+    ForceOpt,
     JsonOpt,
     console,
     err_console,
@@ -84,8 +86,10 @@ def train_cmd(
         print_json(result.to_dict())
         return
     best = result.best_val
-    console.print(f"run dir         {result.run_dir}")
-    console.print(f"best checkpoint {result.best_checkpoint} (epoch {result.best_epoch})")
+    console.print(f"run dir         {escape(str(result.run_dir))}")
+    console.print(
+        f"best checkpoint {escape(str(result.best_checkpoint))} (epoch {result.best_epoch})"
+    )
     console.print(
         f"val: balanced acc {_fmt(best['balanced_accuracy'], pct=True)}, identified within "
         f"0.5 s of saturation {_fmt(best['identified_within_window_of_saturation'], pct=True)}, "
@@ -301,7 +305,7 @@ def print_eval_report(rep: dict[str, Any]) -> None:
         + ")"
     )
     for path in rep.get("plots", []):
-        err_console.print(f"wrote {path}")
+        err_console.print(f"wrote {escape(str(path))}")
 
 
 def print_rule_grid(rows: list[dict[str, Any]], latch: bool, mark: dict[str, Any] | None) -> None:
@@ -364,6 +368,7 @@ def calibrate_cmd(
     cuda_graph: Annotated[
         bool, typer.Option("--cuda-graph", help="Replay the streaming step as a CUDA graph.")
     ] = False,
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Pick the decision rule (threshold, persistence, latch) on a split and write it into a copy
@@ -384,7 +389,7 @@ def calibrate_cmd(
     target = out if out is not None else folder / default_name
     rep = calibrate(
         checkpoint, dataset, split=split, fa_target=fa_target, window_s=window, device=device,
-        num_envs=envs, out=target, cuda_graph=cuda_graph,
+        num_envs=envs, out=target, cuda_graph=cuda_graph, force=force,
     )  # fmt: skip
     if json_out:
         print_json(rep)
@@ -420,7 +425,7 @@ def calibrate_cmd(
         )
     for line in rep.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {line}", highlight=False)
-    console.print(f"wrote {rep['out']}")
+    console.print(f"wrote {escape(str(rep['out']))}")
 
 
 @disc_app.command("export")
@@ -431,6 +436,7 @@ def export_cmd(
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="torchscript or onnx (onnx needs `onnx`).")
     ] = "torchscript",
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Export the streaming step (with normalisation) and check it against the Python model.
@@ -439,13 +445,15 @@ def export_cmd(
     """
     from h1fault.disc.export import export
 
-    result = export(checkpoint, out, fmt)
+    result = export(checkpoint, out, fmt, force=force)
     if json_out:
         print_json(result)
         return
     diff = result["max_abs_diff"]
     check = "not checked (onnxruntime missing)" if diff is None else f"max |diff| {diff:.2e}"
-    console.print(f"wrote {result['path']} ({result['format']}); vs Python model: {check}")
+    console.print(
+        f"wrote {escape(str(result['path']))} ({result['format']}); vs Python model: {check}"
+    )
 
 
 def register(root: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 from h1fault.config import apply_overrides as apply_config_overrides
@@ -74,6 +75,13 @@ class DiscConfig:
     """Torch device: auto (cuda if available), cpu, cuda or cuda:N."""
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise H1FaultError(f"disc config: {f.name} must be a finite number, got {value}")
+        for name in ("weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise H1FaultError(f"disc config: {name} must be >= 0, got {getattr(self, name)}")
         positive = ("hidden_size", "num_layers", "chunk_len", "batch_lanes", "epochs")
         for name in (*positive, "persistence"):
             if getattr(self, name) < 1:

@@ -9,7 +9,7 @@ error ``e = target - q`` and commands ``kp * e - kd * qd``, clipped at the nomin
 limit shows as the applied torque falling short of that command, so the *torque residual*
 ``tau - clip(kp * e - kd * qd, -limit, limit)`` is about zero on a healthy joint and large on a
 saturated one (up to observation noise and the torque being that of the last physics substep).
-Observation layout (model joint order, ``h1fault.sim.vec_env.describe_obs``): joint positions
+Observation layout (model joint order, :mod:`h1fault.sim.observations`): joint positions
 relative to default 12-30, joint velocities 31-49, last action 50-68, applied torques 69-87.
 
 The constants (default pose, joint range, kp, kd, nominal limits, action scale) are buffers of the

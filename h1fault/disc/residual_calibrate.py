@@ -17,14 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from h1fault.disc.calibrate import (
-    LATCHES,
-    PERSISTENCES,
-    RuleScorer,
-    pick_on_probs,
-    pick_rule,
-    rule_of,
-)
+from h1fault.console import resolve_device
+from h1fault.disc.calibrate import pick_on_probs, pick_rule, rule_of
 from h1fault.disc.dataset import DiscDataset, SplitData
 from h1fault.disc.metrics import FALSE_ALARM_TARGET
 from h1fault.disc.residual import (
@@ -35,7 +29,7 @@ from h1fault.disc.residual import (
     save_residual,
     score_threshold,
 )
-from h1fault.disc.runtime import resolve_device
+from h1fault.disc.scoring import LATCHES, PERSISTENCES, RuleScorer
 from h1fault.errors import H1FaultError
 
 Z_THRESHOLDS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
@@ -94,7 +88,7 @@ def calibrate_residual(
     and the default env config). Returns the calibration report (JSON-able, as :func:`calibrate`'s
     plus ``params_grid``: the best row per (gate, smoothing)).
     """
-    from h1fault.disc.eval import stream_split
+    from h1fault.disc.streaming import stream_split
 
     if not 0.0 < fa_target <= 1.0:
         raise H1FaultError(f"false-alarm target must be in (0, 1], got {fa_target}")
