@@ -380,14 +380,14 @@ def calibrate_cmd(
 
     Example: h1fault disc calibrate best.pt ds.h5 && h1fault disc eval calibrated.pt ds.h5
     """
-    from h1fault.disc.calibrate import calibrate
     from h1fault.disc.residual import is_residual_file
+    from h1fault.disc.residual_calibrate import calibrate_any
 
     residual = str(checkpoint) == "residual" or is_residual_file(checkpoint)
     default_name = "residual_detector.json" if residual else "calibrated.pt"
     folder = dataset.parent if str(checkpoint) == "residual" else checkpoint.parent
     target = out if out is not None else folder / default_name
-    rep = calibrate(
+    rep = calibrate_any(
         checkpoint, dataset, split=split, fa_target=fa_target, window_s=window, device=device,
         num_envs=envs, out=target, cuda_graph=cuda_graph, force=force,
     )  # fmt: skip

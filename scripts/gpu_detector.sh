@@ -64,7 +64,7 @@ fi
 
 log "residual detector: calibrate on val (15 %: ~400 healthy episodes, enough to certify < 1 %)"
 timeout $((150*TS)) "${H[@]}" disc calibrate residual $D/ds.h5 --split val --device $DEVICE \
-  --out "$OUT/residual_detector.json" > "$OUT/residual_calibrate.txt" 2>&1
+  --out "$OUT/residual_detector.json" --force > "$OUT/residual_calibrate.txt" 2>&1
 grep -E "picked|residual detector|false alarms|warning" "$OUT/residual_calibrate.txt" | tee -a "$OUT/summary.txt"
 timeout $((120*TS)) "${H[@]}" disc eval "$OUT/residual_detector.json" $D/ds.h5 --device $DEVICE "${CG[@]}" \
   --no-baseline "${HELD_ARGS[@]}" --json > "$OUT/eval_residual.json" 2> "$OUT/eval_residual.err"
@@ -101,7 +101,7 @@ if [ "$NOISE_OFF" = 1 ]; then
       --no-progress
     rm -f $D/raw_exact.h5
     timeout $((150*TS)) "${H[@]}" disc calibrate residual $D/ds_exact.h5 --split val --device $DEVICE \
-      --out "$OUT/residual_exact.json"
+      --out "$OUT/residual_exact.json" --force
     timeout $((120*TS)) "${H[@]}" disc eval "$OUT/residual_exact.json" $D/ds_exact.h5 --device $DEVICE \
       "${CG[@]}" --no-baseline --json > "$OUT/eval_residual_exact.json"
   } > "$OUT/torque_exact.txt" 2>&1

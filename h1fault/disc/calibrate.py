@@ -175,21 +175,8 @@ def calibrate(
 ) -> dict[str, Any]:
     """Stream ``split``, score the rule grid, pick a rule; write it into a copy of the checkpoint
     at ``out`` if given (never over ``checkpoint`` itself; an existing file only with ``force``).
-    Returns ``{"pick", "feasible", "grid", ...}`` (JSON-able).
-
-    ``checkpoint`` may also be a residual-detector JSON or the word ``residual`` (a fresh one from
-    the model): :func:`~h1fault.disc.residual_calibrate.calibrate_residual` then also tunes its
-    gate and smoothing."""
-    from h1fault.disc.residual import is_residual_file
-
-    if str(checkpoint) == "residual" or is_residual_file(checkpoint):
-        from h1fault.disc.residual_calibrate import calibrate_residual
-
-        start = None if str(checkpoint) == "residual" else checkpoint
-        return calibrate_residual(
-            dataset, start=start, split=split, fa_target=fa_target, window_s=window_s,
-            device=device, num_envs=num_envs, out=out, cuda_graph=cuda_graph, progress=progress,
-        )  # fmt: skip
+    Returns ``{"pick", "feasible", "grid", ...}`` (JSON-able). For the residual detector see
+    :func:`~h1fault.disc.residual_calibrate.calibrate_any`."""
     if not 0.0 < fa_target <= 1.0:
         raise H1FaultError(f"false-alarm target must be in (0, 1], got {fa_target}")
     at_least("--envs", num_envs)

@@ -102,17 +102,36 @@ class PDFeatures(nn.Module):
         return torch.cat([x, err, tau - cmd], dim=-1)
 
 
-def phys_constants(env_cfg: object = None) -> dict[str, torch.Tensor]:
-    """:func:`pd_constants` plus the residual detector's per-joint noise bound and substep
-    (:class:`~h1fault.disc.residual.ResidualParams`, from the env config's noise settings)."""
-    from h1fault.disc.residual import ResidualDetector, ResidualParams
+def noise_bound(
+    kp: torch.Tensor,
+    kv: torch.Tensor,
+    h: float,
+    noise_q: float,
+    noise_qd: float,
+    torque_error: torch.Tensor,
+) -> torch.Tensor:
+    """Largest torque shortfall (N·m per joint) that uniform observation noise (``noise_q`` rad,
+    ``noise_qd`` rad/s) and the torque sensor's ``torque_error`` alone can produce in the
+    rebuilt command ``kp (target - q + h qd) - kv qd``; floored at 1e-3."""
+    return (kp * noise_q + (kv + kp * h) * noise_qd + torque_error).clamp(min=1e-3)
 
-    params = ResidualParams.from_model(env_cfg)
-    det = ResidualDetector(params, (-1,))
-    c = pd_constants(params.action_scale)
-    c["bound"] = det.bound_base.clone()
-    c["gain"] = torch.tensor(float(params.torque_gain))
-    c["h"] = torch.tensor(float(params.substep_dt))
+
+def phys_constants(env_cfg: object = None) -> dict[str, torch.Tensor]:
+    """:func:`pd_constants` plus the per-joint noise bound (:func:`noise_bound` with the noise
+    settings of ``env_cfg``, default :class:`~h1fault.sim.task.EnvConfig`), the torque sensor's
+    gain-error bound and the physics substep."""
+    from h1fault.sim.model import load_model
+    from h1fault.sim.task import EnvConfig
+
+    cfg = env_cfg or EnvConfig()
+    c = pd_constants(cfg.action_scale)
+    nz, ts = cfg.obs_noise, cfg.torque_sensor  # type: ignore[attr-defined]
+    h = float(load_model().opt.timestep)
+    err = torch.tensor([ts.bound(float(x)) for x in c["limit"]])
+    q, qd = (nz.joint_pos, nz.joint_vel) if nz.enabled else (0.0, 0.0)
+    c["bound"] = noise_bound(c["kp"], c["kd"], h, q, qd, err)
+    c["gain"] = torch.tensor(float(ts.gain) if ts.enabled else 0.0)
+    c["h"] = torch.tensor(h)
     return c
 
 

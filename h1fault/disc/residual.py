@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from h1fault.disc.decision import DecisionRule, DecisionStep
+from h1fault.disc.features import noise_bound
 from h1fault.errors import H1FaultError
 
 RESIDUAL_FORMAT = "h1fault-residual"
@@ -171,9 +172,8 @@ class ResidualDetector(nn.Module):
         buf("upper", p.upper)
         buf("limit", p.limit)
         h = p.substep_dt
-        kp, kv = self.kp, self.kv
-        base = kp * p.noise_q + (kv + kp * h) * p.noise_qd + torch.as_tensor(p.torque_error)
-        buf("bound_base", base.clamp(min=1e-3))
+        err = torch.as_tensor(p.torque_error, dtype=torch.float32)
+        buf("bound_base", noise_bound(self.kp, self.kv, h, p.noise_q, p.noise_qd, err))
         self.register_buffer("joints", torch.as_tensor(self.class_joints[1:], dtype=torch.long))
         self.h = float(h)
         self.action_scale = float(p.action_scale)

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 from h1fault.console import resolve_device
-from h1fault.disc.calibrate import pick_on_probs, pick_rule, rule_of
+from h1fault.disc.calibrate import calibrate, pick_on_probs, pick_rule, rule_of
 from h1fault.disc.dataset import DiscDataset, SplitData
 from h1fault.disc.metrics import FALSE_ALARM_TARGET
 from h1fault.disc.residual import (
     ResidualDetector,
+    is_residual_file,
     load_residual,
     new_residual,
     offline_scores,
@@ -151,3 +152,21 @@ def calibrate_residual(
         summary = {k: v for k, v in report.items() if k not in ("grid", "params_grid")}
         report["out"] = str(save_residual(out, det, meta, {"calibration": summary}))
     return report
+
+
+def calibrate_any(checkpoint: str | Path, dataset: str | Path, **kw: Any) -> dict[str, Any]:
+    """``disc calibrate``: :func:`calibrate_residual` for the word ``residual`` (a fresh detector
+    from the model) or a residual JSON, else :func:`~h1fault.disc.calibrate.calibrate` (GRU).
+    ``force``: replace an existing ``out``."""
+    if str(checkpoint) != "residual" and not is_residual_file(checkpoint):
+        return calibrate(checkpoint, dataset, **kw)
+    out, force = kw.pop("out", None), kw.pop("force", False)
+    for name in ("thresholds", "persistences", "latches"):
+        kw.pop(name, None)  # the residual's grid is its own
+    if out is not None:
+        if Path(out).exists() and not force:
+            raise H1FaultError(f"{out} exists; pass --force to replace it")
+        if str(checkpoint) != "residual" and Path(out).resolve() == Path(checkpoint).resolve():
+            raise H1FaultError(f"--out {out} is the input detector; write to another file")
+    start = None if str(checkpoint) == "residual" else checkpoint
+    return calibrate_residual(dataset, start=start, out=out, **kw)
