@@ -29,6 +29,7 @@ import torch
 import torch.distributed as tdist
 
 from h1fault.errors import H1FaultError
+from h1fault.validate import check_torch_device
 
 SEED_STRIDE = 1_000_003
 """Rank ``r`` seeds its envs and sampling with ``seed + r * SEED_STRIDE`` (a prime far above
@@ -72,10 +73,8 @@ def rank_device(device: str, launch: Launch | None) -> torch.device:
     An explicit ``cuda:N`` is refused under torchrun with several processes (they would share
     one GPU); use ``CUDA_VISIBLE_DEVICES`` to choose the GPUs instead.
     """
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise H1FaultError(f"--device must be cpu, cuda or cuda:N, got {device!r}") from None
+    check_torch_device(device)
+    dev = torch.device(device)
     if launch is None or dev.type != "cuda":
         return dev
     if dev.index is not None and launch.world_size > 1:
