@@ -49,12 +49,13 @@ def _root(
 
 
 def _register() -> None:
-    from h1fault import cli_data, cli_disc, cli_rl, cli_sim
+    from h1fault import cli_closedloop, cli_data, cli_disc, cli_rl, cli_sim
 
     cli_sim.register(app)  # joints, demo
     cli_rl.register(app)  # train-healthy, play
     cli_data.register(app)  # collect, dataset build|stats|import
     cli_disc.register(app)  # disc train|eval|export
+    cli_closedloop.register(app)  # closed-loop
 
 
 _register()

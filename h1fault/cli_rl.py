@@ -209,7 +209,10 @@ def play(
         bool, typer.Option("--faults", help="Evaluate under the default fault model.")
     ] = False,
     video: Annotated[
-        Path | None, typer.Option(help="Render env 0 to this .mp4 (needs ffmpeg) or .gif.")
+        Path | None,
+        typer.Option(
+            help="Render env 0's first episode to this .gif, .webp or .mp4 (needs ffmpeg)."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

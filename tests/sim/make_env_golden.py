@@ -17,14 +17,18 @@ import torch
 from h1fault.rl.policy import load_policy
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.task import CommandConfig, EnvConfig
+from h1fault.sim.torque_sensor import TorqueSensorConfig
 from h1fault.sim.vec_env import H1VecEnv
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "env_golden.npz"
 NUM_ENVS, STEPS, SEED = 4, 30, 7
+_NO_SENSOR = TorqueSensorConfig(enabled=False)
+"""The fixture predates torque-sensor noise (it changes the 88-dim torques by design)."""
 CONFIGS = {
-    "default": EnvConfig(),
+    "default": EnvConfig(torque_sensor=_NO_SENSOR),
     # resets (time-outs and falls), command resamples and fault onsets inside 30 steps
     "stress": EnvConfig(
+        torque_sensor=_NO_SENSOR,
         episode_length_s=0.3,
         min_base_height=0.95,
         commands=CommandConfig(resample_s=0.1, standing_fraction=0.25),
