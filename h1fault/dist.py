@@ -73,15 +73,20 @@ def rank_device(device: str, launch: Launch | None) -> torch.device:
     An explicit ``cuda:N`` is refused under torchrun with several processes (they would share
     one GPU); use ``CUDA_VISIBLE_DEVICES`` to choose the GPUs instead.
     """
-    check_torch_device(device)
-    dev = torch.device(device)
-    if launch is None or dev.type != "cuda":
-        return dev
-    if dev.index is not None and launch.world_size > 1:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    several = launch is not None and launch.world_size > 1
+    if several and dev is not None and dev.type == "cuda" and dev.index is not None:
         raise H1FaultError(
             f"--device {device} under torchrun: pass --device cuda, each rank then uses "
             "cuda:LOCAL_RANK (pick GPUs with CUDA_VISIBLE_DEVICES)"
         )
+    check_torch_device(device)
+    dev = torch.device(device)
+    if launch is None or dev.type != "cuda":
+        return dev
     if launch.local_rank >= torch.cuda.device_count():
         raise H1FaultError(f"LOCAL_RANK {launch.local_rank} but only "
                            f"{torch.cuda.device_count()} CUDA devices are visible")  # fmt: skip
