@@ -29,6 +29,7 @@ import torch
 import torch.distributed as tdist
 
 from h1fault.errors import H1FaultError
+from h1fault.validate import check_torch_device
 
 SEED_STRIDE = 1_000_003
 """Rank ``r`` seeds its envs and sampling with ``seed + r * SEED_STRIDE`` (a prime far above
@@ -74,15 +75,18 @@ def rank_device(device: str, launch: Launch | None) -> torch.device:
     """
     try:
         dev = torch.device(device)
-    except RuntimeError:
-        raise H1FaultError(f"--device must be cpu, cuda or cuda:N, got {device!r}") from None
-    if launch is None or dev.type != "cuda":
-        return dev
-    if dev.index is not None and launch.world_size > 1:
+    except (RuntimeError, TypeError):
+        dev = None
+    several = launch is not None and launch.world_size > 1
+    if several and dev is not None and dev.type == "cuda" and dev.index is not None:
         raise H1FaultError(
             f"--device {device} under torchrun: pass --device cuda, each rank then uses "
             "cuda:LOCAL_RANK (pick GPUs with CUDA_VISIBLE_DEVICES)"
         )
+    check_torch_device(device)
+    dev = torch.device(device)
+    if launch is None or dev.type != "cuda":
+        return dev
     if launch.local_rank >= torch.cuda.device_count():
         raise H1FaultError(f"LOCAL_RANK {launch.local_rank} but only "
                            f"{torch.cuda.device_count()} CUDA devices are visible")  # fmt: skip
