@@ -20,6 +20,7 @@ checkpoint (the optimizer state tensors are replaced then).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,8 @@ def _capture(fn: Callable[[], object], warmup: int) -> tuple[torch.cuda.CUDAGrap
             fn()
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    # thread_local: a logging thread's CUDA-free work cannot invalidate the capture
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
         out = fn()
     return graph, out
 
@@ -58,9 +60,11 @@ class PPOGraphs:
         self.t = torch.zeros(1, dtype=torch.long, device=dev)
         batch = ppo.cfg.rollouts * n
         self.idx = torch.zeros(batch // max(ppo.cfg.mini_batches, 1), dtype=torch.long, device=dev)
-        self._act: dict[bool, torch.cuda.CUDAGraph] = {}
-        self._step: dict[tuple, tuple[torch.cuda.CUDAGraph, ...]] = {}
+        self._act: dict[bool, torch.cuda.CUDAGraph | None] = {}
+        self._step: dict[tuple, tuple[torch.cuda.CUDAGraph, ...] | None] = {}
         self._grads: dict[tuple, list[torch.Tensor | None]] = {}
+        self.failed: list[str] = []
+        """Variants that could not be captured (they run eagerly; a warning said why)."""
 
     def reset(self) -> None:
         """Drop every graph (the tensors they address may have been replaced)."""
@@ -78,10 +82,21 @@ class PPOGraphs:
         self.t.fill_(step)
         if key not in self._act:
             c = self.cond if key else None
-            # the warm-up writes slot t like the replay that follows, so it needs no undo
-            self._act[key], _ = _capture(lambda: ppo._sample_into(self.t, self.obs, c), warmup=1)
+            try:  # the warm-up writes slot t like the replay that follows: no undo needed
+                self._act[key], _ = _capture(lambda: ppo._sample_into(self.t, self.obs, c), 1)
+            except RuntimeError as exc:  # an op that cannot be captured: stay correct, eagerly
+                self._act[key] = None
+                self._warn(f"act {key}", exc)
+        if self._act[key] is None:
+            return ppo._sample_into(step, obs, cond)
         self._act[key].replay()
         return ppo.actions[step]
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        self.failed.append(what)
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        warnings.warn(f"PPO {what} runs eagerly: CUDA graph capture failed ({first})",
+                      stacklevel=4)  # fmt: skip
 
     # -- update ---------------------------------------------------------------------------------
     def supports(self, samples: int) -> bool:
@@ -95,10 +110,14 @@ class PPOGraphs:
         split = ppo.reduce_grads is not None
         key = (first_epoch, ppo.actor_frozen, batch.cond is not None, batch.mask is not None,
                split)  # fmt: skip
-        self.idx.copy_(idx)
         if key not in self._step:
+            self.idx.copy_(idx)
             self._capture_step(key, batch, first_epoch, split)
         graphs = self._step[key]
+        if graphs is None:  # capture failed: this variant runs eagerly
+            ppo._minibatch(batch, idx, first_epoch)
+            return
+        self.idx.copy_(idx)
         graphs[0].replay()
         if split:
             for p, g in zip(ppo.params, self._grads[key], strict=True):
@@ -107,8 +126,19 @@ class PPOGraphs:
             graphs[1].replay()
 
     def _capture_step(self, key: tuple, batch: Batch, first_epoch: bool, split: bool) -> None:
+        saved = _Snapshot(self.ppo)
+        try:
+            self._capture_step_variant(key, batch, first_epoch, split)
+        except RuntimeError as exc:  # an op that cannot be captured: stay correct, eagerly
+            self._step[key] = None
+            self._warn(f"mini-batch step {key}", exc)
+        saved.restore()
+        self.ppo.optimizer.zero_grad(set_to_none=True)
+
+    def _capture_step_variant(
+        self, key: tuple, batch: Batch, first_epoch: bool, split: bool
+    ) -> None:
         ppo = self.ppo
-        saved = _Snapshot(ppo)
         if split:
             fwd = lambda: ppo._minibatch(batch, self.idx, first_epoch, apply=False)  # noqa: E731
             stream = torch.cuda.Stream()
@@ -127,7 +157,6 @@ class PPOGraphs:
             ppo.optimizer.zero_grad(set_to_none=True)
             graph, _ = _capture(lambda: ppo._minibatch(batch, self.idx, first_epoch), warmup=2)
             self._step[key] = (graph,)
-        saved.restore()
 
 
 class _Snapshot:
