@@ -26,11 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
+from h1fault.console import resolve_device  # noqa: E402
 from h1fault.errors import H1FaultError  # noqa: E402
-from h1fault.sim.backend import make_backend, resolve_device  # noqa: E402
+from h1fault.sim.backend_factory import make_backend  # noqa: E402
 from h1fault.sim.model import load_model  # noqa: E402
+from h1fault.sim.observations import NUM_OBS  # noqa: E402
 from h1fault.sim.task import EnvConfig  # noqa: E402
-from h1fault.sim.vec_env import NUM_OBS, H1VecEnv  # noqa: E402
+from h1fault.sim.vec_env import H1VecEnv  # noqa: E402
 
 
 def policy_mlp(device: torch.device) -> torch.nn.Module:

@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from h1fault.console import resolve_device
 from h1fault.errors import H1FaultError
-from h1fault.sim.backend import make_backend, resolve_device
+from h1fault.sim.backend_factory import make_backend
 from h1fault.sim.model import default_joint_pos, load_model
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from h1fault.cli_common import (
@@ -18,6 +19,7 @@ from h1fault.cli_common import (
     friendly_errors,
     print_json,
 )
+from h1fault.validate import at_least, check_torch_device
 
 
 def register(root: typer.Typer) -> None:
@@ -66,20 +68,42 @@ def train_healthy(
     params/env.yaml, params/agent.yaml, TensorBoard events, curve.png, and policy.pt/.json
     (a small deployable copy plus how it was made).
 
+    Under torchrun each rank (GPU) trains --envs envs of one data-parallel run; rank 0 writes
+    the run dir; env steps and env-steps/s count all ranks (README: Several GPUs).
+
     Example: h1fault train-healthy --device cuda --envs 4096 --eval-episodes 256 agent.trainer.timesteps=24000
+
+    Example: torchrun --standalone --nproc-per-node 2 -m h1fault train-healthy --device cuda --envs 4096
     """
+    from h1fault import dist as hdist
     from h1fault.rl.config import TrainRunConfig
     from h1fault.rl.ship import train_healthy_and_ship
 
+    check_train_args(envs, max_iterations, eval_episodes, device)
     cfg, spec = _run_setup(TrainRunConfig(), overrides, max_iterations, envs, device, backend,
                            seed, checkpoint, log_root, eval_episodes)  # fmt: skip
-    summary = train_healthy_and_ship(cfg, spec, overrides or [])
+    with hdist.session(device) as d:
+        summary = train_healthy_and_ship(cfg, spec, overrides or [], dist=d)
+    if summary is None:  # ranks > 0 of a torchrun run: rank 0 reports
+        return
     if as_json:
         print_json(summary)
         return
     _print_run(summary)
     if "play" in summary:
         _print_play(summary["play"])
+
+
+def check_train_args(
+    envs: int | None, max_iterations: int | None, eval_episodes: int, device: str
+) -> None:
+    """train-healthy's numbers, refused before anything is built: counts >= 1, a real device."""
+    if envs is not None:
+        at_least("--envs", envs)
+    if max_iterations is not None:
+        at_least("--max-iterations", max_iterations)
+    at_least("--eval-episodes", eval_episodes, 0)
+    check_torch_device(device)
 
 
 @friendly_errors
@@ -119,14 +143,21 @@ def train_failure(
     as the healthy policy (bank.healthy_policy, default: the shipped one). Writes the run dir
     like train-healthy, plus bank.pt (deployable: `h1fault closed-loop --bank`) and bank.json.
 
+    Under torchrun each rank (GPU) trains --envs envs of one data-parallel run (as train-healthy).
+
     Example: h1fault train-failure --device cuda --envs 4096 bank.structure=experts agent.trainer.timesteps=12000
     """
+    from h1fault import dist as hdist
     from h1fault.rl.failure import FailureRunConfig
     from h1fault.rl.ship import train_failure_and_ship
 
+    check_train_args(envs, max_iterations, 0, device)
     cfg, spec = _run_setup(FailureRunConfig(), overrides, max_iterations, envs, device, backend,
                            seed, checkpoint, log_root, 0)  # fmt: skip
-    summary = train_failure_and_ship(cfg, spec, overrides or [])
+    with hdist.session(device) as d:
+        summary = train_failure_and_ship(cfg, spec, overrides or [], dist=d)
+    if summary is None:
+        return
     if as_json:
         print_json(summary)
         return
@@ -155,7 +186,7 @@ def _run_setup(cfg, overrides, max_iterations, envs, device, backend, seed, chec
 
 
 def _print_run(d: dict) -> None:
-    console.print(f"run dir: {d['run_dir']}")
+    console.print(f"run dir: {escape(str(d['run_dir']))}")
     console.print(
         f"{d['env_steps']:,} env steps in {d['wall_clock_s']:.0f} s "
         f"({d['train_env_steps_per_s'] / 1e3:.1f}k env-steps/s in the loop); "
@@ -178,7 +209,10 @@ def play(
         bool, typer.Option("--faults", help="Evaluate under the default fault model.")
     ] = False,
     video: Annotated[
-        Path | None, typer.Option(help="Render env 0 to this .mp4 (needs ffmpeg) or .gif.")
+        Path | None,
+        typer.Option(
+            help="Render env 0's first episode to this .gif, .webp or .mp4 (needs ffmpeg)."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -192,18 +226,18 @@ def play(
     from h1fault.rl.play import play as run
     from h1fault.rl.policy import load_policy
 
+    at_least("--episodes", episodes)
+    check_torch_device(device)
     policy = load_policy(checkpoint, device=device)
     report = run(policy, episodes=episodes, device=device, backend=backend, seed=seed,
                  faults=faults, video=video)  # fmt: skip
-    import dataclasses
-
-    data = dataclasses.asdict(report) | {"walks": report.walks()}
+    data = report.to_dict()
     if as_json:
         print_json(data)
         return
     _print_play(data)
     if video:
-        err_console.print(f"video: {video}")
+        err_console.print(f"video: {escape(str(video))}")
 
 
 def _print_play(d: dict) -> None:

@@ -33,16 +33,16 @@ from typing import Any
 
 import numpy as np
 
+from h1fault.console import byte_progress
 from h1fault.data.h5io import (
     check_dataset_layout,
     file_format,
     fill_episode_defaults,
-    first_line,
     json_attr,
     open_h5,
+    read_error_text,
     read_raw_info,
 )
-from h1fault.data.progress import byte_progress
 from h1fault.data.scan import CATEGORIES, CATEGORY_TEXT, FLAG_BYTES, scan_raw
 from h1fault.data.schema import DATASET_FORMAT, OBS_DIM, RAW_FORMAT, SPLIT_NAMES
 from h1fault.errors import H1FaultError
@@ -95,6 +95,8 @@ class Summary:
     """Raw files (one for a raw file)."""
     source_num_envs: list[int]
     """Envs per source ([] if unknown)."""
+    source_env_offsets: list[int] = field(default_factory=list)
+    """Global id of each source's env 0 (torchrun shards); [] means all 0."""
     obs_dtype: str = "float32"
     """Stored obs dtype."""
     nonfinite_rows: int = -1
@@ -147,8 +149,8 @@ def summarize(
         if fmt == DATASET_FORMAT:
             return _summarize_dataset(f, path, read_arrays, progress)
         raise H1FaultError(f"{path} is neither an h1fault dataset nor a raw file (format {fmt!r})")
-    except (OSError, KeyError, ValueError) as exc:
-        raise H1FaultError(f"cannot read {path} (corrupt file?): {first_line(exc)}") from exc
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise H1FaultError(f"cannot read {path} (corrupt file?): {read_error_text(exc)}") from exc
     finally:
         f.close()
 
@@ -186,6 +188,7 @@ def _summarize_dataset(f: Any, path: Path, read_arrays: bool, progress: bool) ->
         control_dt=float(f.attrs.get("control_dt", 0.02)),
         sources=[str(x) for x in json_attr(f, "sources", path, [])],
         source_num_envs=[int(x) for x in json_attr(f, "source_num_envs", path, [])],
+        source_env_offsets=[int(x) for x in json_attr(f, "source_env_offsets", path, [])],
         obs_dtype=str(f["obs"].dtype),
         crosscheck=cc.get("totals") if isinstance(cc, dict) else None,
         crosscheck_examples=cc.get("examples", {}) if isinstance(cc, dict) else {},
@@ -329,7 +332,7 @@ def check_joint_distribution(
         checks.append(
             Check("joint_distribution", "pass", f"{desc}; {how} p={p:.3g} >= {threshold:g}")
         )
-    miss_chance = c * (1 - 1 / c) ** n if c > 1 else 0.0
+    miss_chance = min(1.0, c * (1 - 1 / c) ** n) if c > 1 else 0.0  # union bound: cap at 1
     if absent and miss_chance < threshold:
         listed = ", ".join(joint_label(j, names) for j in absent[:6])
         more = f" and {len(absent) - 6} more" if len(absent) > 6 else ""
@@ -529,6 +532,11 @@ def _first_example(examples: dict, cat: str) -> str:
     return ""
 
 
+def _env_offset(s: Summary, source: int) -> int:
+    offs = s.source_env_offsets
+    return offs[source] if source < len(offs) else 0
+
+
 def _check_coverage(s: Summary) -> Check:
     if not s.source_num_envs:
         return Check("env_coverage", "skip", "env counts of the sources not recorded")
@@ -537,7 +545,8 @@ def _check_coverage(s: Summary) -> Check:
     for si, n_env in enumerate(s.source_num_envs):
         sel = (ep["source"] == si) & (ep["length"] > 0)
         have = set(np.unique(ep["env"][sel]).tolist())
-        miss = [e for e in range(n_env) if e not in have]
+        off = _env_offset(s, si)
+        miss = [e for e in range(off, off + n_env) if e not in have]
         if miss:
             src = s.sources[si] if si < len(s.sources) else f"source {si}"
             listed = ", ".join(str(e) for e in miss[:8]) + (" ..." if len(miss) > 8 else "")
@@ -596,7 +605,8 @@ def report(s: Summary, checks: list[Check], threshold: float = P_THRESHOLD) -> d
     for si, src in enumerate(s.sources):
         sel = ep["source"] == si
         n_env = s.source_num_envs[si] if si < len(s.source_num_envs) else None
-        per_env = np.bincount(ep["env"][sel].astype(np.int64), weights=lengths[sel],
+        per_env = np.bincount(ep["env"][sel].astype(np.int64) - _env_offset(s, si),
+                              weights=lengths[sel],
                               minlength=n_env or 0)  # fmt: skip
         coverage.append({
             "source": src, "num_envs": n_env, "envs_with_samples": int((per_env > 0).sum()),

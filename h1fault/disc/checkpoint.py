@@ -15,17 +15,21 @@ Layout (``torch.save``; read back with ``torch.load(..., weights_only=True)``)::
 
 from __future__ import annotations
 
+import io
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-from h1fault.disc.dataset import ClassSpec, DiscDataset
+from h1fault.console import resolve_device
+from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule
 from h1fault.disc.model import DiscriminatorNet
 from h1fault.errors import H1FaultError
+from h1fault.fileio import write_bytes_atomic
 
 CKPT_FORMAT = "h1fault-disc"
 CKPT_FORMAT_VERSION = 1
@@ -99,9 +103,10 @@ class DiscMeta:
 
 
 def save_checkpoint(path: str | Path, net: DiscriminatorNet, meta: DiscMeta) -> Path:
-    """Write ``net`` and ``meta`` to ``path`` (parent dirs created)."""
+    """Write ``net`` and ``meta`` to ``path`` atomically (a crash or a full disk mid-write never
+    leaves a half checkpoint, nor a temp file; the disk error is one line). The folder must exist.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     blob = {
         "format": CKPT_FORMAT,
@@ -109,10 +114,9 @@ def save_checkpoint(path: str | Path, net: DiscriminatorNet, meta: DiscMeta) -> 
         "state_dict": state,
         "meta": meta.to_dict(),
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint as best.pt
-    return path
+    buf = io.BytesIO()  # serialise in memory: the file itself is written by plain Python I/O
+    torch.save(blob, buf)
+    return write_bytes_atomic(path, buf.getbuffer())
 
 
 def load_checkpoint(
@@ -120,13 +124,21 @@ def load_checkpoint(
 ) -> tuple[DiscriminatorNet, DiscMeta]:
     """Load a checkpoint written by :func:`save_checkpoint`; anything else is a one-line error."""
     path = Path(path)
+    if path.is_dir():
+        raise H1FaultError(f"{path} is a directory, expected a checkpoint file (.pt)")
     if not path.is_file():
         raise H1FaultError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise H1FaultError(f"{path} is not a discriminator checkpoint (not a torch.save archive)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise H1FaultError(f"{path}: not a readable discriminator checkpoint ({first})") from None
+    except pickle.UnpicklingError:
+        raise H1FaultError(
+            f"{path} is not a discriminator checkpoint: it holds pickled objects besides tensors "
+            "and plain containers, and h1fault never unpickles those"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile):
+        raise H1FaultError(f"{path}: damaged or truncated checkpoint archive") from None
     if not isinstance(blob, dict) or blob.get("format") != CKPT_FORMAT:
         got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise H1FaultError(f"{path}: not a discriminator checkpoint (format {got!r})")
@@ -183,6 +195,11 @@ def load_checkpoint(
                 f"{path}: weight '{k}' has shape {tuple(state[k].shape)}, meta implies "
                 f"{tuple(v.shape)}"
             )
+    bad = [k for k in expected if state[k].is_floating_point() and not state[k].isfinite().all()]
+    if bad:
+        raise H1FaultError(
+            f"{path}: weights contain NaN or Inf ({', '.join(bad[:3])}); training diverged?"
+        )
     net.load_state_dict({k: state[k] for k in expected})
     return net.to(device).eval(), meta
 
@@ -200,3 +217,33 @@ def check_compatible(meta: DiscMeta, dataset: DiscDataset, ckpt_path: str | Path
             f"{where}checkpoint classes (candidate joints {list(meta.class_joints[1:])}) differ "
             f"from dataset {dataset.path} (candidate joints {list(dataset.classes.joints[1:])})"
         )
+
+
+class CheckedSplit(NamedTuple):
+    """A checkpoint and the dataset split it is about to stream, checked against each other."""
+
+    net: DiscriminatorNet
+    """The network, on ``device``."""
+    meta: DiscMeta
+    """Its metadata (classes, decision rule, ...)."""
+    dataset: DiscDataset
+    """The dataset (classes, control_dt)."""
+    split: SplitData
+    """The loaded split, with at least one episode."""
+    device: torch.device
+    """The resolved device."""
+
+
+def load_split_for_checkpoint(
+    checkpoint: str | Path, dataset: str | Path, split: str, device: str = "auto"
+) -> CheckedSplit:
+    """Load ``checkpoint`` on ``device`` and ``split`` of ``dataset``; one-line errors if they do
+    not fit (:func:`check_compatible`) or the split has no episodes."""
+    dev = resolve_device(device)
+    net, meta = load_checkpoint(checkpoint, dev)
+    ds = DiscDataset(dataset)
+    check_compatible(meta, ds, checkpoint)
+    data = ds.load_split(split)
+    if data.num_episodes == 0:
+        raise H1FaultError(f"{dataset}: the {split} split has no episodes")
+    return CheckedSplit(net, meta, ds, data, dev)

@@ -1,9 +1,6 @@
-"""``disc eval``: stream a split through the discriminator exactly as deployed, then score it.
-
-Each lane is one env of a :class:`~h1fault.disc.model.StreamingDiscriminator`; it plays test
-episodes back to back, one step per call, with ``episode_start`` true on each episode's first
-step, and its decision rule (threshold, persistence, latch) runs in the same loop. No chunking, no
-look-ahead: the same code path a controller would run.
+"""``disc eval``: stream a split through the discriminator exactly as deployed
+(:mod:`h1fault.disc.streaming`), then score it (:mod:`h1fault.disc.metrics`) and sweep decision
+rules on it (:mod:`h1fault.disc.scoring`).
 """
 
 from __future__ import annotations
@@ -12,77 +9,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from h1fault.disc.calibrate import RuleScorer
-from h1fault.disc.checkpoint import check_compatible, load_checkpoint
-from h1fault.disc.dataset import DiscDataset, SplitData
+from h1fault.console import resolve_device
+from h1fault.disc.calibrate import calibrate, rule_of
+from h1fault.disc.checkpoint import check_compatible
+from h1fault.disc.dataset import DiscDataset
 from h1fault.disc.decision import DecisionRule
-from h1fault.disc.lanes import lane_schedule
+from h1fault.disc.detector import load_any
 from h1fault.disc.metrics import EvalArrays, evaluate_predictions
-from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator
-from h1fault.disc.runtime import make_progress, resolve_device
+from h1fault.disc.residual import for_classes
+from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer
+from h1fault.disc.streaming import stream_split_decisions
 from h1fault.errors import H1FaultError
+from h1fault.fileio import io_error_text
 from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB
-
-
-def stream_split_decisions(
-    net: DiscriminatorNet,
-    split: SplitData,
-    rule: DecisionRule | None = None,
-    *,
-    num_envs: int = 4096,
-    device: str | torch.device = "cpu",
-    cuda_graph: bool = False,
-    progress: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities and declared classes under ``rule`` for every row of ``split``,
-    streamed step by step (:meth:`StreamingDiscriminator.step_decision`).
-
-    Returns (S, C) float32 and (S,) int64, both on the CPU.
-    """
-    device = torch.device(device)
-    sched = lane_schedule(split.ep_start, split.ep_length, num_envs, chunk_len=1)
-    lanes = sched.num_lanes
-    disc = StreamingDiscriminator(net, lanes, device=device, cuda_graph=cuda_graph, rule=rule)
-    obs_all = split.obs.to(device)
-    n = split.num_samples
-    # One spare row absorbs idle lanes' outputs, so no boolean indexing (and no GPU sync) per step.
-    out = torch.zeros(n + 1, net.num_classes, device=device)
-    declared = torch.zeros(n + 1, dtype=torch.int64, device=device)
-    sched = sched.to(device)
-    write_idx = torch.where(sched.length > 0, sched.start, torch.full_like(sched.start, n))
-    with make_progress(progress) as bar:
-        task = bar.add_task(f"streaming {split.name}", total=sched.num_iters, info="")
-        for i in range(sched.num_iters):
-            dec, probs = disc.step_decision(obs_all.index_select(0, sched.start[i]), sched.first[i])
-            out.index_copy_(0, write_idx[i], probs)
-            declared.index_copy_(0, write_idx[i], dec)
-            bar.advance(task)
-    return out[:n].cpu(), declared[:n].cpu()
-
-
-def stream_split(
-    net: DiscriminatorNet,
-    split: SplitData,
-    *,
-    num_envs: int = 4096,
-    device: str | torch.device = "cpu",
-    cuda_graph: bool = False,
-    progress: bool = False,
-) -> torch.Tensor:
-    """Class probabilities for every row of ``split``, streamed step by step.
-
-    Returns (S, C) float32 on the CPU.
-    """
-    probs, _ = stream_split_decisions(
-        net, split, num_envs=num_envs, device=device, cuda_graph=cuda_graph, progress=progress
-    )
-    return probs
-
+from h1fault.validate import at_least, number_in
 
 SWEEP = (0.0, 0.5, 0.7, 0.9, 0.95, 0.99)
 """Fault thresholds scored by ``threshold_sweep`` (plus the one in use)."""
+
+
+def check_plots_dir(path: str | Path) -> Path:
+    """The ``--plots`` folder: an existing folder, or a new one in an existing folder."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise H1FaultError(f"--plots {p} is a file; give a folder for the PNGs")
+    if not p.parent.is_dir():
+        raise H1FaultError(f"--plots: folder {p.parent} does not exist")
+    return p
 
 
 def evaluate(
@@ -110,16 +64,25 @@ def evaluate(
     :func:`~h1fault.disc.calibrate.calibrate` picks on that split (``fa_target``: its
     false-alarm target). ``target_labels`` defaults to the checkpoint's.
     """
-    from h1fault.disc.calibrate import calibrate, rule_of
-
+    at_least("--envs", num_envs)
+    number_in("--window", window_s, 0.0, lo_open=True)
+    if plots_dir is not None:
+        check_plots_dir(plots_dir)
     dev = resolve_device(device)
-    net, meta = load_checkpoint(checkpoint, dev)
+    net, meta = load_any(checkpoint, dev)
     ds = DiscDataset(dataset)
+    if meta.features == "residual":  # per-joint physics: scores any candidate list
+        net, meta = for_classes(net, meta, ds.classes)
     check_compatible(meta, ds, checkpoint)
     data = ds.load_split(split)
     if data.num_episodes == 0:
         raise H1FaultError(f"{dataset}: the {split} split has no episodes")
     calibration = None
+    if pick_on is not None and meta.features == "residual":
+        raise H1FaultError(
+            "--pick-on re-picks a GRU's rule; a residual detector's gate, smoothing and rule are "
+            "picked together by `h1fault disc calibrate residual DATASET`"
+        )
     if pick_on is not None:
         if (fault_threshold, persistence, latch) != (None, None, None):
             raise H1FaultError(
@@ -162,17 +125,19 @@ def evaluate(
     report["threshold_sweep"] = scorer.grid(
         sorted({*SWEEP, rule.fault_threshold}), [rule.persistence], [rule.latch]
     )
-    from h1fault.disc.calibrate import LATCHES, PERSISTENCES, THRESHOLDS
-
     report["rule_grid"] = scorer.grid(
         sorted({*THRESHOLDS, rule.fault_threshold}),
         sorted({*PERSISTENCES, rule.persistence}),
         LATCHES,
     )
     report["checkpoint"] = str(checkpoint)
+    report["detector"] = "residual" if meta.features == "residual" else "gru"
     report["dataset"] = str(dataset)
     if plots_dir is not None:
-        report["plots"] = [str(p) for p in write_plots(report, arrays, plots_dir)]
+        try:
+            report["plots"] = [str(p) for p in write_plots(report, arrays, plots_dir)]
+        except OSError as exc:
+            raise H1FaultError(f"cannot write plots to {plots_dir}: {io_error_text(exc)}") from None
     return report
 
 
@@ -183,8 +148,8 @@ def write_plots(report: dict[str, Any], arrays: EvalArrays, out_dir: str | Path)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_plots_dir(out_dir)
+    out_dir.mkdir(exist_ok=True)
     names = report["classes"]
     dt = report["control_dt"]
     paths = []

@@ -14,6 +14,7 @@ to ``params/calibration_grid.yaml``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -24,25 +25,26 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.console import Console
 
-from h1fault.disc.calibrate import (
-    RuleScorer,
-    pick_on_probs,
-    pick_rule,
-    rule_of,
-    write_calibrated,
-)
+from h1fault.console import err_console, make_progress, resolve_device
+from h1fault.disc.calibrate import pick_on_probs, pick_rule, rule_of, write_calibrated
 from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule, declare
-from h1fault.disc.features import feature_stats, make_feature_map, pd_constants
+from h1fault.disc.features import (
+    feature_dim,
+    feature_stats,
+    make_feature_map,
+    pd_constants,
+    phys_constants,
+)
 from h1fault.disc.lanes import LaneSchedule, lane_schedule
 from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet
-from h1fault.disc.runtime import make_progress, resolve_device
-from h1fault.errors import H1FaultError
+from h1fault.disc.scoring import RuleScorer
+from h1fault.errors import H1FaultError, Interrupted
+from h1fault.fileio import io_error_text
 from h1fault.provenance import new_run_dir, package_versions, save_code_state
 
 IGNORE = -100
@@ -244,8 +246,11 @@ def train(
     weights_np[0] *= cfg.healthy_weight
     absent = [classes.names[k] for k in range(classes.num_classes) if counts[k] == 0]
     mean, std = ds.normalisation(train_split, cfg.std_floor)
-    constants = pd_constants() if cfg.features == "pd" else None
-    if cfg.features != "raw":  # the derived inputs' stats, from the train split
+    constants = {"pd": pd_constants, "phys": phys_constants}.get(cfg.features, lambda: None)()
+    if cfg.features == "phys":  # already scaled by physics constants: no dataset z-scores
+        width = feature_dim("phys")
+        mean, std = np.zeros(width, np.float32), np.ones(width, np.float32)
+    elif cfg.features != "raw":  # the derived inputs' stats, from the train split
         fmap = make_feature_map(cfg.features, constants).to(dev)
         m2, s2 = feature_stats(fmap, train_split.obs, ds.obs_dim)
         mean = np.concatenate([mean, m2]).astype(np.float32)
@@ -271,7 +276,12 @@ def train(
     train_targets = torch.from_numpy(train_t).to(dev)
     val_targets = torch.from_numpy(val_t).to(dev)
 
-    run_dir = new_run_dir(log_root, experiment)
+    try:
+        run_dir = new_run_dir(log_root, experiment)
+    except OSError as exc:
+        raise H1FaultError(
+            f"cannot create a run folder under --log-root {log_root}: {io_error_text(exc)}"
+        ) from None
     params = {
         "config": cfg.to_dict(),
         "device": str(dev),
@@ -299,7 +309,7 @@ def train(
     (run_dir / "params" / "disc.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     save_code_state(run_dir / "params")
     if absent:
-        Console(stderr=True).print(
+        err_console.print(
             f"[yellow]warning:[/] classes absent from the train split (weight 0): {absent}"
         )
     writer = None
@@ -326,67 +336,77 @@ def train(
     history: list[dict[str, Any]] = []
     best_path = run_dir / "checkpoints" / "best.pt"
     last_path = run_dir / "checkpoints" / "last.pt"
-    with make_progress(progress) as bar, writer or nullcontext():
-        task = bar.add_task("disc train", total=None, info="")
-        for epoch in range(1, cfg.epochs + 1):
-            net.train()
-            t0 = time.perf_counter()
-            sched = lane_schedule(
-                train_split.ep_start, train_split.ep_length, cfg.batch_lanes, cfg.chunk_len, rng
-            ).to(dev)
-            bar.reset(task, total=sched.num_iters, description=f"epoch {epoch}/{cfg.epochs}")
-            h = net.initial_state(sched.num_lanes, dev)
-            loss_sum = torch.zeros((), device=dev)
-            for x, y, first, _ in lane_batches(train_split.obs, train_targets, sched):
-                loss, h = train_step(
-                    net, opt, x, y, reset_hidden(h, first), weight, cfg.grad_clip,
-                    cfg.label_smoothing,
-                )  # fmt: skip
-                loss_sum += loss
-                bar.advance(task)
-            train_loss = (loss_sum / max(sched.num_iters, 1)).item()  # one sync per epoch
-            train_time = time.perf_counter() - t0
-            lr_now = opt.param_groups[0]["lr"]
-            if sched_lr is not None:
-                sched_lr.step()
-            net.eval()
-            val = val_metrics(net, val_split, val_targets, classes, cfg, weight, ds.control_dt)
-            row = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "lr": lr_now,
-                "samples_per_s": train_split.num_samples / max(train_time, 1e-9),
-                **{f"val_{k}": v for k, v in val.items()},
-            }
-            history.append(row)
-            is_best = _better(cfg, val, best)
-            meta = DiscMeta(
-                **meta_base,
-                extra={
-                    "config": cfg.to_dict(),
-                    "dataset": str(dataset),
+    epoch = 0
+    try:
+        with make_progress(progress, fields=("info",)) as bar, writer or nullcontext():
+            task = bar.add_task("disc train", total=None, info="")
+            for epoch in range(1, cfg.epochs + 1):
+                net.train()
+                t0 = time.perf_counter()
+                sched = lane_schedule(
+                    train_split.ep_start, train_split.ep_length, cfg.batch_lanes, cfg.chunk_len, rng
+                ).to(dev)
+                bar.reset(task, total=sched.num_iters, description=f"epoch {epoch}/{cfg.epochs}")
+                h = net.initial_state(sched.num_lanes, dev)
+                loss_sum = torch.zeros((), device=dev)
+                for x, y, first, _ in lane_batches(train_split.obs, train_targets, sched):
+                    loss, h = train_step(
+                        net, opt, x, y, reset_hidden(h, first), weight, cfg.grad_clip,
+                        cfg.label_smoothing,
+                    )  # fmt: skip
+                    loss_sum += loss
+                    bar.advance(task)
+                train_loss = (loss_sum / max(sched.num_iters, 1)).item()  # one sync per epoch
+                if not math.isfinite(train_loss):  # never save (or select) diverged weights
+                    raise H1FaultError(
+                        f"training diverged in epoch {epoch} (train loss {train_loss}); try a "
+                        f"lower lr (now {cfg.lr:g})"
+                    )
+                train_time = time.perf_counter() - t0
+                lr_now = opt.param_groups[0]["lr"]
+                if sched_lr is not None:
+                    sched_lr.step()
+                net.eval()
+                val = val_metrics(net, val_split, val_targets, classes, cfg, weight, ds.control_dt)
+                row = {
                     "epoch": epoch,
-                    "val": val,
-                },
-            )
-            save_checkpoint(last_path, net, meta)
-            if is_best:
-                best, best_epoch = val, epoch
-                save_checkpoint(best_path, net, meta)
-            if writer is not None:
-                writer.add_scalar("train/loss", train_loss, epoch)
-                writer.add_scalar("train/lr", lr_now, epoch)
-                writer.add_scalar("perf/samples_per_s", row["samples_per_s"], epoch)
-                for k, v in val.items():
-                    if isinstance(v, int | float):
-                        writer.add_scalar(f"val/{k}", v, epoch)
-            bal = val["balanced_accuracy"] or 0.0
-            cal = val["calibrated_identified"] or 0.0
-            bar.update(
-                task,
-                info=f"epoch {epoch} val bal.acc {bal:.3f} id@FA<1% {cal:.3f}"
-                + (" *" if is_best else ""),
-            )
+                    "train_loss": train_loss,
+                    "lr": lr_now,
+                    "samples_per_s": train_split.num_samples / max(train_time, 1e-9),
+                    **{f"val_{k}": v for k, v in val.items()},
+                }
+                history.append(row)
+                is_best = _better(cfg, val, best)
+                meta = DiscMeta(
+                    **meta_base,
+                    extra={
+                        "config": cfg.to_dict(),
+                        "dataset": str(dataset),
+                        "epoch": epoch,
+                        "val": val,
+                    },
+                )
+                save_checkpoint(last_path, net, meta)
+                if is_best:
+                    best, best_epoch = val, epoch
+                    save_checkpoint(best_path, net, meta)
+                if writer is not None:
+                    writer.add_scalar("train/loss", train_loss, epoch)
+                    writer.add_scalar("train/lr", lr_now, epoch)
+                    writer.add_scalar("perf/samples_per_s", row["samples_per_s"], epoch)
+                    for k, v in val.items():
+                        if isinstance(v, int | float):
+                            writer.add_scalar(f"val/{k}", v, epoch)
+                bal = val["balanced_accuracy"] or 0.0
+                cal = val["calibrated_identified"] or 0.0
+                bar.update(
+                    task,
+                    info=f"epoch {epoch} val bal.acc {bal:.3f} id@FA<1% {cal:.3f}"
+                    + (" *" if is_best else ""),
+                )
+    except KeyboardInterrupt:
+        kept = f"best so far: {best_path} (epoch {best_epoch})" if best else "no checkpoint yet"
+        raise Interrupted(f"disc train stopped in epoch {epoch}; {kept}") from None
     assert best is not None
     calibration = None
     if cfg.calibrate:  # pick the decision rule on val for best.pt (chunked forward == streaming)

@@ -7,16 +7,14 @@ restarting; metrics are over those episodes.
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from h1fault.cli_common import err_console
-from h1fault.errors import H1FaultError
+from h1fault.console import make_progress
+from h1fault.sim.contract import Policy, VecEnv
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.task import EnvConfig, ObsNoiseConfig
 from h1fault.sim.vec_env import H1VecEnv
@@ -56,9 +54,13 @@ class PlayReport:
         """The project's walking bar: long episodes and accurate velocity tracking."""
         return self.episode_length_ratio >= length_ratio and self.lin_vel_error < max_lin_err
 
+    def to_dict(self) -> dict:
+        """The fields plus ``walks`` (the default bar), JSON-able."""
+        return dataclasses.asdict(self) | {"walks": self.walks()}
+
 
 def play(
-    policy,
+    policy: Policy,
     env_cfg: EnvConfig | None = None,
     episodes: int = 16,
     device: str = "cpu",
@@ -77,6 +79,23 @@ def play(
     cfg = dataclasses.replace(base, obs_noise=ObsNoiseConfig(enabled=False), faults=fault_cfg)
     env = H1VecEnv(cfg, num_envs=episodes, device=device, backend=backend, seed=seed)
     recorder = _VideoRecorder(env, video) if video else None
+    report = evaluate(env, policy, recorder.capture if recorder else None, show_progress)
+    if recorder:
+        recorder.close()
+    return report
+
+
+def evaluate(
+    env: VecEnv,
+    policy: Policy,
+    on_step: Callable[[], None] | None = None,
+    show_progress: bool = True,
+) -> PlayReport:
+    """Run the first episode of every env of ``env`` (from a reset) and measure it.
+
+    policy: obs (num_envs, 69) -> actions (num_envs, 19). on_step: called after every step (a
+    video frame, say). The fault model is whatever ``env.cfg.faults`` says.
+    """
     obs, _ = env.reset()
     n, dev = env.num_envs, env.device
     running = torch.ones(n, dtype=torch.bool, device=dev)
@@ -88,17 +107,14 @@ def play(
     bin_lin = torch.zeros(nbins, device=dev)
     bin_ang = torch.zeros(nbins, device=dev)
     edges = torch.tensor(VX_BINS, device=dev)
-    progress = Progress(
-        TextColumn("[bold]play[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(), console=err_console, disable=not show_progress,
-    )  # fmt: skip
+    progress = make_progress(show_progress, elapsed=True)
     with progress, torch.no_grad():
         task = progress.add_task("play", total=env.max_episode_steps)
         for _ in range(env.max_episode_steps):
             commands = env.commands.clone()
             obs, _, terminated, truncated, info = env.step(policy(obs))
-            if recorder:
-                recorder.capture()
+            if on_step is not None:
+                on_step()
             w = running.float()
             b = (torch.bucketize(commands[:, 0].contiguous(), edges, right=True) - 1).clamp(
                 0, nbins - 1
@@ -114,8 +130,6 @@ def play(
             progress.advance(task)
             if not bool(running.any()):
                 break
-    if recorder:
-        recorder.close()
     dt = env.control_dt
     steps = bin_steps.sum().clamp(min=1)
     per = [
@@ -137,60 +151,43 @@ def play(
         lin_vel_error=float(bin_lin.sum() / steps),
         ang_vel_error=float(bin_ang.sum() / steps),
         per_command=per,
-        faults=faults,
+        faults=env.cfg.faults.enabled,
         fault_episodes=nf,
         fault_fall_rate=float((fell & had_fault).sum()) / nf if nf else None,
     )
 
 
 class _VideoRecorder:
-    """Offscreen MuJoCo rendering of env 0 (needs MUJOCO_GL=egl on GPUs or osmesa on CPUs)."""
+    """Frames of env 0's first episode at ~30 fps, written at :meth:`close` (offscreen GL:
+    MUJOCO_GL=egl on GPU machines, osmesa on CPU machines; see :mod:`h1fault.sim.render`)."""
 
     def __init__(
         self, env: H1VecEnv, path: str | Path, width: int = 640, height: int = 480
     ) -> None:
-        import mujoco
+        from h1fault.sim.render import FrameRenderer, check_video_path
 
-        self.path = Path(path)
-        if self.path.suffix not in (".mp4", ".gif"):
-            raise H1FaultError(f"video must end in .mp4 or .gif, got {self.path.name}")
-        if self.path.suffix == ".mp4" and shutil.which("ffmpeg") is None:
-            raise H1FaultError("writing .mp4 needs ffmpeg on PATH; use a .gif path instead")
+        self.path = check_video_path(path)
         self.env = env
-        self.data = mujoco.MjData(env.model)
-        try:
-            self.renderer = mujoco.Renderer(env.model, height=height, width=width)
-        except Exception as exc:  # noqa: BLE001 - GL backends fail in many ways
-            raise H1FaultError(
-                "offscreen rendering unavailable (set MUJOCO_GL=egl on a GPU machine or "
-                f"MUJOCO_GL=osmesa with libosmesa installed on a CPU machine): {exc}"
-            ) from None
+        self.renderer = FrameRenderer(env.model, width=width, height=height)
         self.frames: list[np.ndarray] = []
-        self._mujoco = mujoco
-        self._every = max(1, round(1 / 30 / env.control_dt))  # ~30 fps
+        self._every = max(1, round(1 / 30 / env.control_dt))
         self._k = 0
+        self._done = False
+        self._grab()  # the first frame: the robot as reset
+
+    def _grab(self) -> None:
+        self.frames.append(self.renderer.frame(self.env.backend.qpos[0].double().cpu().numpy()))
 
     def capture(self) -> None:
+        """Call after every step. Once env 0's first episode has ended (its step counter is back
+        at 0: the env was reset inside the step), the video stops."""
+        self._done = self._done or int(self.env.step_in_episode[0]) == 0
         self._k += 1
-        if self._k % self._every:
-            return
-        self.data.qpos[:] = self.env.backend.qpos[0].double().cpu().numpy()
-        self._mujoco.mj_forward(self.env.model, self.data)
-        self.renderer.update_scene(self.data, camera="track")
-        self.frames.append(self.renderer.render().copy())
+        if not self._done and self._k % self._every == 0:
+            self._grab()
 
     def close(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fps = round(1 / (self._every * self.env.control_dt))
-        if self.path.suffix == ".gif":
-            from PIL import Image
+        from h1fault.sim.render import write_video
 
-            images = [Image.fromarray(f) for f in self.frames]
-            images[0].save(self.path, save_all=True, append_images=images[1:],
-                           duration=int(1000 / fps), loop=0)  # fmt: skip
-            return
-        h, w = self.frames[0].shape[:2]
-        cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-               "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
-               "-pix_fmt", "yuv420p", str(self.path)]  # fmt: skip
-        subprocess.run(cmd, input=b"".join(f.tobytes() for f in self.frames), check=True)
+        self.renderer.close()
+        write_video(self.frames, self.path, fps=1 / (self._every * self.env.control_dt))

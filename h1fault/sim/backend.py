@@ -6,7 +6,8 @@ Two implementations simulate the same ``MjModel``: :class:`~h1fault.sim.cpu_back
 ``forcerange``, set per env via :meth:`PhysicsBackend.set_torque_limits`, so a cut limit means the
 same thing on both.
 
-Every tensor below lives on :attr:`PhysicsBackend.device` and is float32 unless stated.
+:func:`~h1fault.sim.backend_factory.make_backend` builds one by name (where a new backend plugs
+in). Every tensor below lives on :attr:`PhysicsBackend.device` and is float32 unless stated.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from abc import ABC, abstractmethod
 
 import mujoco
 import torch
-
-from h1fault.errors import H1FaultError
 
 
 class PhysicsBackend(ABC):
@@ -107,41 +106,3 @@ class PhysicsBackend(ABC):
         The env layer resets these and marks their step as terminated; their data is never
         passed on as valid.
         """
-
-
-def make_backend(
-    model: mujoco.MjModel, num_envs: int, device: str, substeps: int, backend: str = "auto"
-) -> PhysicsBackend:
-    """Build a backend by name. ``auto``: mujoco_warp on CUDA devices, MuJoCo C on CPU.
-
-    backend: ``auto`` | ``mujoco`` (MuJoCo C, CPU only) | ``warp`` (mujoco_warp, CPU or CUDA).
-    """
-    torch_device = resolve_device(device)
-    if backend == "auto":
-        backend = "warp" if torch_device.type == "cuda" else "mujoco"
-    if backend == "mujoco":
-        if torch_device.type != "cpu":
-            raise H1FaultError(
-                "the 'mujoco' backend runs on the CPU only; use --backend warp on CUDA"
-            )
-        from h1fault.sim.cpu_backend import CpuBackend
-
-        return CpuBackend(model, num_envs, substeps)
-    if backend == "warp":
-        from h1fault.sim.warp_backend import WarpBackend
-
-        return WarpBackend(model, num_envs, torch_device, substeps)
-    raise H1FaultError(f"unknown backend '{backend}' (choose auto, mujoco or warp)")
-
-
-def resolve_device(device: str) -> torch.device:
-    """Parse a device string and check it exists; one-line error for CUDA without a GPU."""
-    try:
-        torch_device = torch.device(device)
-    except RuntimeError as exc:
-        raise H1FaultError(f"unknown device '{device}' (use cpu, cuda or cuda:N)") from exc
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise H1FaultError(f"device '{device}' requested but no CUDA GPU is available")
-    if torch_device.type not in ("cpu", "cuda"):
-        raise H1FaultError(f"unsupported device '{device}' (use cpu, cuda or cuda:N)")
-    return torch_device

@@ -1,29 +1,15 @@
 """The vectorised H1 env: torch in, torch out, auto-reset, per-env faults.
 
-This is the contract everything above the physics uses (PPO, collect, play):
+Implements :class:`~h1fault.sim.contract.VecEnv`: ``reset() -> (obs, info)``, ``step(actions)
+-> StepResult(obs, reward, terminated, truncated, info)``; shapes and info keys are documented
+there (:mod:`h1fault.sim.contract`).
 
-- ``reset() -> (obs, info)``; ``step(actions) -> (obs, reward, terminated, truncated, info)``
-- ``obs``: (num_envs, 69) float32 policy observations; ``info["disc_obs"]``: (num_envs, 88)
-  discriminator observations (the 69 + 19 applied torques in N·m), both for the *next* action.
-- ``actions``: (num_envs, 19) float32, joint targets = default pose + action_scale * action.
-- ``reward``: (num_envs,) float32; ``terminated`` (fall/unstable), ``truncated`` (time-out):
-  (num_envs,) bool. Envs that are done are reset inside ``step``; the returned obs is then the
-  first observation of the new episode.
-- Per-transition info (values of the step just taken, before any reset): ``fault_joint``
-  (num_envs,) int64 (-1 none), ``fault_limit`` (num_envs,) float32 (NaN none), ``saturated``
-  (num_envs,) bool, ``episode`` and ``step_in_episode`` (num_envs,) int64, ``fault_onset``
-  (num_envs,) bool (the env's fault took effect in this step), ``fault_events`` (mapping of 1-D
-  tensors env, episode, step_in_episode, global_step, joint, scale, limit: the onsets that took
-  effect in this step), ``log`` (mapping of scalar episode statistics of the episodes that ended
-  in this step, Isaac Lab style, for TensorBoard; empty if none ended), ``lin_vel_error``
-  (num_envs,) |cmd_xy - v_xy| in the yaw frame (m/s) and ``ang_vel_error`` (num_envs,)
-  |cmd_wz - w_z| (rad/s) of this step.
-- Every returned tensor is fresh: later steps never change it.
-
-Observation layout (69): base lin vel body (3), base ang vel body (3), projected gravity (3),
-command vx vy wz (3), joint pos - default (19), joint vel (19), last action (19). In the first
-observation of an episode the 19 torques of the discriminator observation are zero: nothing has
-been applied yet in the new episode (no forward pass runs at reset).
+The env keeps the state (episode counters, feet timers, last actions, commands, faults), resets
+and the CUDA-graph plumbing; the task's terms are pure functions in their own modules:
+:mod:`~h1fault.sim.observations` (layouts of the 69 and 88 columns),
+:mod:`~h1fault.sim.rewards`, :mod:`~h1fault.sim.terminations`, :mod:`~h1fault.sim.commands`.
+In the first observation of an episode the 19 torques of the discriminator observation are zero:
+nothing has been applied yet in the new episode (no forward pass runs at reset).
 
 Speed on GPUs: ``step`` never waits for the device. Done envs are reset by masked in-place
 updates every step, whose random draws every env makes every step (so the random stream does not
@@ -40,7 +26,12 @@ import warnings
 
 import torch
 
-from h1fault.sim.backend import PhysicsBackend, make_backend, resolve_device
+from h1fault.console import resolve_device
+from h1fault.sim import commands as cmds
+from h1fault.sim import rewards as rw
+from h1fault.sim.backend import PhysicsBackend
+from h1fault.sim.backend_factory import make_backend
+from h1fault.sim.contract import StepResult
 from h1fault.sim.faults import FaultSchedule
 from h1fault.sim.model import (
     JOINT_NAMES,
@@ -49,24 +40,19 @@ from h1fault.sim.model import (
     load_model,
     nominal_torque_limits,
 )
+from h1fault.sim.observations import NUM_DISC_OBS, NUM_OBS, obs_noise_amplitudes, policy_obs
+from h1fault.sim.quat import quat_to_matrix, yaw_quat
+from h1fault.sim.rewards import REWARD_TERMS
 from h1fault.sim.step_info import EpisodeLog, FaultEvents
-from h1fault.sim.task import EnvConfig, quat_to_matrix, yaw_quat
-
-NUM_OBS = 69
-"""Policy observation width."""
-NUM_DISC_OBS = 88
-"""Discriminator observation width: policy obs + 19 applied torques."""
+from h1fault.sim.task import EnvConfig
+from h1fault.sim.terminations import fell, non_finite
+from h1fault.sim.torque_sensor import TorqueSensor
 
 _HIP = [JOINT_NAMES.index(n) for n in JOINT_NAMES if "hip_yaw" in n or "hip_roll" in n]
 _ARMS = [JOINT_NAMES.index(n) for n in JOINT_NAMES if "shoulder" in n or "elbow" in n]
 _TORSO = [JOINT_NAMES.index("torso")]
 _ANKLES = [JOINT_NAMES.index("left_ankle"), JOINT_NAMES.index("right_ankle")]
 
-REWARD_TERMS = (
-    "track_lin_vel_xy", "track_ang_vel_z", "feet_air_time", "feet_slide", "termination",
-    "ankle_limits", "joint_deviation_hip", "joint_deviation_arms", "joint_deviation_torso",
-    "flat_orientation", "lin_vel_z", "ang_vel_xy", "action_rate", "joint_acc", "joint_torque",
-)  # fmt: skip
 _LOG_NAMES = (
     *(f"Episode_Reward/{k}" for k in REWARD_TERMS),
     "Episode/length_s",
@@ -93,10 +79,11 @@ class H1VecEnv:
         seed: int = 0,
         cuda_graph: bool = True,
     ) -> None:
-        """cfg: the task. device: ``cpu`` or ``cuda[:N]``. backend: ``auto`` | ``mujoco`` |
-        ``warp`` (see :func:`~h1fault.sim.backend.make_backend`). seed: of the env's generator.
-        cuda_graph: on a CUDA device, capture the task's halves of step() as CUDA graphs (at
-        construction, well under a second); False steps eagerly (same results, slower)."""
+        """cfg: the task. device: ``auto``, ``cpu`` or ``cuda[:N]``. backend: ``auto`` |
+        ``mujoco`` | ``warp`` (see :func:`~h1fault.sim.backend_factory.make_backend`). seed: of
+        the env's generator. cuda_graph: on a CUDA device, capture the task's halves of step()
+        as CUDA graphs (at construction, well under a second); False steps eagerly (same
+        results, slower)."""
         self.cfg = cfg = cfg or EnvConfig()
         self.num_envs = num_envs
         self.device = resolve_device(device)
@@ -146,17 +133,17 @@ class H1VecEnv:
         ankle_lo, ankle_hi = self.joint_lower[self._ankles], self.joint_upper[self._ankles]
         self._ankle_mid = (ankle_lo + ankle_hi) / 2
         self._ankle_half = (ankle_hi - ankle_lo) / 2 * 0.9
-        c = cfg.commands
-        self._cmd_lo = torch.tensor([c.lin_vel_x[0], c.lin_vel_y[0], c.ang_vel_z[0]], device=dev)
-        self._cmd_hi = torch.tensor([c.lin_vel_x[1], c.lin_vel_y[1], c.ang_vel_z[1]], device=dev)
+        self._cmd_lo, self._cmd_hi = cmds.command_bounds(cfg.commands, dev)
         self._reward_scales = torch.tensor(
             [getattr(cfg.rewards, k) * self.control_dt for k in REWARD_TERMS], device=dev
         )  # weight * dt per term, in REWARD_TERMS order
-        nz = cfg.obs_noise
-        noise = [nz.lin_vel] * 3 + [nz.ang_vel] * 3 + [nz.gravity] * 3 + [0.0] * 3
-        noise += [nz.joint_pos] * NUM_JOINTS + [nz.joint_vel] * NUM_JOINTS + [0.0] * NUM_JOINTS
-        self._obs_noise = torch.tensor(noise, device=dev) if nz.enabled else None
+        noise = obs_noise_amplitudes(cfg.obs_noise)
+        self._obs_noise = torch.tensor(noise, device=dev) if cfg.obs_noise.enabled else None
         """(69,) uniform noise amplitude per policy observation column, None without noise."""
+        ts = cfg.torque_sensor  # its own generator: the env's random stream stays unchanged
+        self._torque_sensor = (
+            TorqueSensor(ts, self.nominal_limits, num_envs, dev, seed) if ts.enabled else None
+        )
         n = num_envs
         z = lambda *s, **k: torch.zeros(*s, device=dev, **k)  # noqa: E731
         self._zero_qvel = z(n, m.nv)
@@ -199,8 +186,11 @@ class H1VecEnv:
         self._obs, self._disc_obs = self._compute_obs(quat_to_matrix(self.backend.qpos[:, 3:7]))
         return self._obs, {"disc_obs": self._disc_obs}
 
-    def step(self, actions: torch.Tensor):
-        """Advance one control step (see module docstring for shapes and info keys)."""
+    def step(self, actions: torch.Tensor) -> StepResult:
+        """Advance one control step. actions: (num_envs, 19) float32.
+
+        Shapes and info keys: :mod:`h1fault.sim.contract`.
+        """
         if not self._started:
             self.reset()
         if self._graphs is not None:
@@ -234,7 +224,7 @@ class H1VecEnv:
             "ang_vel_error": out["ang_vel_error"],
         }  # fmt: skip
         self.global_step += 1
-        return out["obs"], out["reward"], out["terminated"], out["truncated"], info
+        return StepResult(out["obs"], out["reward"], out["terminated"], out["truncated"], info)
 
     @property
     def obs(self) -> torch.Tensor:
@@ -245,6 +235,11 @@ class H1VecEnv:
     def disc_obs(self) -> torch.Tensor:
         """Current discriminator observation. Shape: (num_envs, 88)."""
         return self._disc_obs
+
+    @property
+    def backend_name(self) -> str:
+        """The physics backend's class name (``CpuBackend`` or ``WarpBackend``)."""
+        return type(self.backend).__name__
 
     @property
     def uses_cuda_graphs(self) -> bool:
@@ -287,9 +282,8 @@ class H1VecEnv:
         unstable = b.unstable()
         qpos, qvel = b.qpos, b.qvel
         rot = quat_to_matrix(qpos[:, 3:7])  # base orientation, body to world
-        tilt = rot[:, 2, :2].norm(dim=1)  # |projected gravity xy|
-        fell = (qpos[:, 2] < cfg.min_base_height) | (tilt > cfg.max_tilt)
-        terminated = fell | unstable | ~torch.isfinite(qpos).all(dim=1)
+        fallen = fell(qpos, rot, cfg.min_base_height, cfg.max_tilt)
+        terminated = fallen | unstable | non_finite(qpos)
         self.step_in_episode += 1
         truncated = (self.step_in_episode >= self.max_episode_steps) & ~terminated
         reward, out["lin_vel_error"], out["ang_vel_error"] = self._reward(
@@ -303,7 +297,7 @@ class H1VecEnv:
         done = terminated | truncated
         u = self._uniforms()  # every step, whether or not an env resets
         # commands: new ones for new episodes and, on a fixed period, inside an episode
-        new_command = done | (self.step_in_episode % self._resample_steps == 0)
+        new_command = cmds.resample_due(done, self.step_in_episode, self._resample_steps)
         if self._sync_free or bool(new_command.any()):
             self._resample_commands(new_command, u)
         if self._sync_free or bool(done.any()):
@@ -332,6 +326,8 @@ class H1VecEnv:
             return
         n, dev = self.num_envs, self.device
         rng_state = self.generator.get_state()
+        ts = self._torque_sensor
+        ts_state = ts.generator.get_state() if ts is not None else None
         self._graph_actions = torch.zeros(n, NUM_JOINTS, device=dev)
         """(num_envs, 19) the graphs' input: step() copies the actions here."""
         with torch.cuda.device(dev):  # capture on the env's GPU (cuda:N)
@@ -342,6 +338,8 @@ class H1VecEnv:
                 warnings.warn(f"CUDA graph capture failed ({why}); stepping eagerly", stacklevel=3)
             torch.cuda.synchronize(dev)
         self.generator.set_state(rng_state)
+        if ts is not None:
+            ts.generator.set_state(ts_state)
 
     def _capture(self, dev: torch.device) -> tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]:
         """Warm up, then capture the two halves; their outputs stay in ``_graph_*`` buffers."""
@@ -356,6 +354,8 @@ class H1VecEnv:
         pre, post = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
         for graph in (pre, post):
             graph.register_generator_state(self.generator)
+            if self._torque_sensor is not None:
+                graph.register_generator_state(self._torque_sensor.generator)
         with torch.cuda.graph(pre):
             onset, self._graph_targets = self._pre_physics(self._graph_actions)
         with torch.cuda.graph(post):
@@ -395,8 +395,8 @@ class H1VecEnv:
 
     def _resample_commands(self, mask: torch.Tensor, u: torch.Tensor) -> None:
         """New velocity commands for the masked envs. u: this step's :meth:`_uniforms`."""
-        cmd = self._cmd_lo + (self._cmd_hi - self._cmd_lo) * u[:, 24:27]
-        cmd.masked_fill_(u[:, 27:28] < self.cfg.commands.standing_fraction, 0.0)  # stand still
+        standing = self.cfg.commands.standing_fraction
+        cmd = cmds.sample_commands(u[:, 24:28], self._cmd_lo, self._cmd_hi, standing)
         torch.where(mask[:, None], cmd, self.commands, out=self.commands)
 
     def _foot_state(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -417,49 +417,33 @@ class H1VecEnv:
         Updates the feet timers and the episode sums in place.
         """
         w, dt = self.cfg.rewards, self.control_dt
-        # base velocity in the yaw frame (Isaac Lab's track_lin_vel_xy_yaw_frame_exp): rotate the
-        # world xy velocity by -yaw; (cos, sin) of yaw is the heading of the body x axis
-        heading = rot[:, :2, 0]
-        cos_yaw, sin_yaw = (heading / heading.norm(dim=1, keepdim=True).clamp(min=1e-6)).unbind(1)
-        vx, vy = qvel[:, 0], qvel[:, 1]
-        vel_yaw = torch.stack([cos_yaw * vx + sin_yaw * vy, cos_yaw * vy - sin_yaw * vx], dim=1)
-        ang_vel_body = qvel[:, 3:6]
-        world_wz = (rot[:, 2, :] * ang_vel_body).sum(dim=1)
-        lin_err = (self.commands[:, :2] - vel_yaw).square().sum(dim=1)
-        ang_err = (self.commands[:, 2] - world_wz).square()
-        std2 = w.tracking_std**2
-        joint_pos = qpos[:, 7:]
-        joint_vel = qvel[:, 6:]
-        dev_pos = (joint_pos - self.default_joint_pos).abs()
-
+        lin_err = rw.lin_vel_error_sq(self.commands, qvel, rot)
+        ang_err = rw.ang_vel_error_sq(self.commands, qvel, rot)
+        joint_pos, joint_vel = qpos[:, 7:], qvel[:, 6:]
         contact, foot_vel = self._foot_state()
         self.air_time.add_(dt).masked_fill_(contact, 0.0)
         self.contact_time.add_(dt).mul_(contact)
-        single_stance = contact.sum(dim=1) == 1
-        in_mode = torch.where(contact, self.contact_time, self.air_time)
-        air = torch.where(single_stance[:, None], in_mode, 0.0).amin(dim=1)
-        air = air.clamp(max=w.air_time_threshold) * (self.commands[:, :2].norm(dim=1) > 0.1)
-
-        # ankle angle beyond 90 % of its range, on either side
-        ankle_dev = (joint_pos[:, self._ankles] - self._ankle_mid).abs()
-        ankle_out = (ankle_dev - self._ankle_half).clamp(min=0).sum(dim=1)
-
+        default = self.default_joint_pos
         terms = {
-            "track_lin_vel_xy": torch.exp(-lin_err / std2),
-            "track_ang_vel_z": torch.exp(-ang_err / std2),
-            "feet_air_time": air,
-            "feet_slide": (foot_vel[:, :, :2].norm(dim=2) * contact).sum(dim=1),
-            "termination": terminated.float(),
-            "ankle_limits": ankle_out,
-            "joint_deviation_hip": dev_pos[:, self._hip].sum(dim=1),
-            "joint_deviation_arms": dev_pos[:, self._arms].sum(dim=1),
-            "joint_deviation_torso": dev_pos[:, self._torso].sum(dim=1),
-            "flat_orientation": rot[:, 2, :2].square().sum(dim=1),  # projected gravity xy
-            "lin_vel_z": qvel[:, 2].square(),
-            "ang_vel_xy": ang_vel_body[:, :2].square().sum(dim=1),
-            "action_rate": (self.actions - self.last_actions).square().sum(dim=1),
-            "joint_acc": ((joint_vel - self.last_joint_vel) / dt).square().sum(dim=1),
-            "joint_torque": self.backend.actuator_force.square().sum(dim=1),
+            "track_lin_vel_xy": rw.tracking_kernel(lin_err, w.tracking_std),
+            "track_ang_vel_z": rw.tracking_kernel(ang_err, w.tracking_std),
+            "feet_air_time": rw.feet_air_time(
+                contact, self.contact_time, self.air_time, self.commands, w.air_time_threshold
+            ),
+            "feet_slide": rw.feet_slide(foot_vel, contact),
+            "termination": rw.termination(terminated),
+            "ankle_limits": rw.ankle_limits(
+                joint_pos, self._ankles, self._ankle_mid, self._ankle_half
+            ),
+            "joint_deviation_hip": rw.joint_deviation_l1(joint_pos, default, self._hip),
+            "joint_deviation_arms": rw.joint_deviation_l1(joint_pos, default, self._arms),
+            "joint_deviation_torso": rw.joint_deviation_l1(joint_pos, default, self._torso),
+            "flat_orientation": rw.flat_orientation(rot),
+            "lin_vel_z": rw.lin_vel_z(qvel),
+            "ang_vel_xy": rw.ang_vel_xy(qvel),
+            "action_rate": rw.action_rate(self.actions, self.last_actions),
+            "joint_acc": rw.joint_acc(joint_vel, self.last_joint_vel, dt),
+            "joint_torque": rw.joint_torque(self.backend.actuator_force),
         }
         # all terms at once: (num_envs, terms) * (weight * dt)
         weighted = torch.stack([terms[k] for k in REWARD_TERMS], dim=1) * self._reward_scales
@@ -480,29 +464,19 @@ class H1VecEnv:
 
     def _compute_obs(self, rot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Policy (num_envs, 69) and discriminator (num_envs, 88) observations of the backend's
-        current state; ``rot``: its base rotation matrices (num_envs, 3, 3)."""
+        current state, noise included; ``rot``: its base rotation matrices (num_envs, 3, 3).
+
+        The one place the observations are assembled (terms: :mod:`h1fault.sim.observations`).
+        """
         b = self.backend
-        qpos, qvel = b.qpos, b.qvel
-        lin_vel = (qvel[:, 0:3, None] * rot).sum(dim=1)  # R^T v: world to body frame
-        ang_vel = qvel[:, 3:6]
-        gravity = -rot[:, 2, :]
-        joint_pos = qpos[:, 7:] - self.default_joint_pos
-        joint_vel = qvel[:, 6:]
-        parts = [lin_vel, ang_vel, gravity, self.commands, joint_pos, joint_vel, self.actions]
-        obs = torch.cat(parts, dim=1)
+        obs = policy_obs(b.qpos, b.qvel, rot, self.commands, self.default_joint_pos, self.actions)
         if self._obs_noise is not None:
             obs = obs + self._obs_noise * self._rand(self.num_envs, NUM_OBS)
-        return obs, torch.cat([obs, b.actuator_force], dim=1)
+        tau = b.actuator_force
+        if self._torque_sensor is not None:
+            tau = self._torque_sensor(tau, self.step_in_episode)
+        return obs, torch.cat([obs, tau], dim=1)
 
     def _rand(self, *shape: int) -> torch.Tensor:
         """Uniform in [-1, 1)."""
         return 2.0 * torch.rand(*shape, device=self.device, generator=self.generator) - 1.0
-
-
-def describe_obs() -> list[tuple[str, int]]:
-    """(name, width) of each block of the 88-dim discriminator observation, in order."""
-    return [
-        ("base_lin_vel_body", 3), ("base_ang_vel_body", 3), ("projected_gravity", 3),
-        ("command", 3), ("joint_pos_rel", 19), ("joint_vel", 19), ("last_action", 19),
-        ("joint_torque", 19),
-    ]  # fmt: skip

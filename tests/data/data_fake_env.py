@@ -15,15 +15,17 @@ import torch
 
 from h1fault.config import apply_overrides
 from h1fault.data.synthetic import NOMINAL_LIMITS
+from h1fault.sim.contract import StepResult
 from h1fault.sim.task import EnvConfig
 
 
 class FakeVecEnv:
-    """See module docstring. Shapes as in :mod:`h1fault.sim.vec_env`."""
+    """See module docstring. Implements :class:`h1fault.sim.contract.VecEnv`."""
 
     num_obs = 69
     num_disc_obs = 88
     num_actions = 19
+    backend_name = "FakeVecEnv"
 
     def __init__(
         self,
@@ -46,6 +48,7 @@ class FakeVecEnv:
         self.max_episode_steps = episode_steps
         self.seed = seed
         self.nominal_limits = torch.tensor(NOMINAL_LIMITS)
+        self.commands = torch.zeros(num_envs, 3)
         self.fall_env = fall_env
         self.dense_onset = dense_onset
         self._onset = onset_steps
@@ -88,7 +91,7 @@ class FakeVecEnv:
         d = self._disc()
         return d[:, :69], {"disc_obs": d}
 
-    def step(self, actions: torch.Tensor):
+    def step(self, actions: torch.Tensor) -> StepResult:
         n = self.num_envs
         onset_now = (self.planned >= 0) & (self.sie == self.onset) & ~self.active
         rows = torch.nonzero(onset_now).flatten()
@@ -107,6 +110,9 @@ class FakeVecEnv:
             "episode": self.episode.clone(),
             "step_in_episode": self.sie.clone(),
             "fault_events": events,
+            "log": {},
+            "lin_vel_error": torch.zeros(n),
+            "ang_vel_error": torch.zeros(n),
         }
         if self.dense_onset:
             info["fault_onset"] = onset_now
@@ -124,4 +130,4 @@ class FakeVecEnv:
         self.last_action = actions.detach().clone()
         d = self._disc()
         info["disc_obs"] = d
-        return d[:, :69], torch.zeros(n), terminated, truncated, info
+        return StepResult(d[:, :69], torch.zeros(n), terminated, truncated, info)

@@ -21,6 +21,7 @@ from h1fault.data.collect import collect
 from h1fault.data.synthetic import NOMINAL_LIMITS
 from h1fault.data.writer import WriterConfig
 from h1fault.errors import H1FaultError
+from h1fault.sim.contract import STEP_INFO_KEYS, StepResult, VecEnv
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,6 +29,15 @@ HERE = Path(__file__).resolve().parent
 def echo_policy(obs: torch.Tensor) -> torch.Tensor:
     """Action 0 = the global step it saw (obs column 0), so the next obs shows what was seen."""
     return obs[:, :1].expand(-1, 19).clone()
+
+
+def test_fake_env_implements_the_contract() -> None:
+    env = FakeVecEnv(num_envs=4)
+    assert isinstance(env, VecEnv)
+    obs, info = env.reset()
+    assert obs.shape == (4, env.num_obs) and info["disc_obs"].shape == (4, env.num_disc_obs)
+    result = env.step(torch.zeros(4, env.num_actions))
+    assert isinstance(result, StepResult) and set(STEP_INFO_KEYS) <= set(result.info)
 
 
 @pytest.mark.parametrize("dense_onset", [True, False])

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from h1fault.disc.eval import stream_split
 from h1fault.disc.lanes import lane_schedule
 from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator, StreamingStep, decide
+from h1fault.disc.streaming import stream_split
 from h1fault.disc.train import predict_chunks
 from h1fault.errors import H1FaultError
 

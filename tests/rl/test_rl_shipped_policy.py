@@ -18,6 +18,8 @@ def test_shipped_policy_walks_on_cpu() -> None:
     assert report.episode_length_ratio == 1.0
     # a standing policy scores ~0.5 m/s here (commands are 0-1 m/s); walking tracks them
     assert report.lin_vel_error < 0.25
+    summary = json.loads(json.dumps(report.to_dict()))  # what play --json and policy.json hold
+    assert summary["walks"] is True and summary["episodes"] == 3
 
 
 def test_shipped_policy_metadata() -> None:

@@ -8,11 +8,14 @@ import mujoco
 import pytest
 import torch
 
+from h1fault.console import resolve_device
 from h1fault.errors import H1FaultError
-from h1fault.sim.backend import make_backend, resolve_device
+from h1fault.sim.backend_factory import make_backend
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import load_model
-from h1fault.sim.task import EnvConfig, ObsNoiseConfig, quat_rotate_inverse, quat_to_matrix
+from h1fault.sim.quat import quat_to_matrix
+from h1fault.sim.task import EnvConfig, ObsNoiseConfig
+from h1fault.sim.torque_sensor import TorqueSensorConfig
 from h1fault.sim.vec_env import H1VecEnv
 
 N = 4
@@ -21,6 +24,7 @@ N = 4
 def make_env(seed: int = 0, **env_kw) -> H1VecEnv:
     """4 CPU envs; faults early enough to show up in 16 steps."""
     env_kw.setdefault("faults", FaultConfig(p_fault=1.0, onset_window_s=(0.0, 0.1)))
+    env_kw.setdefault("torque_sensor", TorqueSensorConfig(enabled=False))  # exact torques
     return H1VecEnv(EnvConfig(**env_kw), num_envs=N, device="cpu", backend="mujoco", seed=seed)
 
 
@@ -204,4 +208,8 @@ def test_quat_to_matrix_matches_mujoco() -> None:
         mujoco.mju_quat2Mat(ref[i].numpy(), q[i].numpy())
     assert torch.allclose(quat_to_matrix(q).reshape(32, 9), ref, atol=1e-12)
     v = torch.randn(32, 3, generator=g, dtype=torch.float64)
-    assert torch.allclose((v[:, None] @ quat_to_matrix(q))[:, 0], quat_rotate_inverse(q, v))
+    body = torch.zeros(32, 3, dtype=torch.float64)  # world to body: rotate by the conjugate
+    for i in range(32):
+        conj = q[i].numpy() * [1, -1, -1, -1]
+        mujoco.mju_rotVecQuat(body[i].numpy(), v[i].numpy(), conj)
+    assert torch.allclose((v[:, None] @ quat_to_matrix(q))[:, 0], body, atol=1e-12)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from h1fault.errors import H1FaultError
-from h1fault.sim.backend import make_backend
+from h1fault.sim.backend_factory import make_backend
 from h1fault.sim.cpu_backend import CpuBackend
 from h1fault.sim.model import (
     JOINT_NAMES,

@@ -1,4 +1,4 @@
-"""A policy rollout under the fault model, summarised (used by ``h1fault demo``)."""
+"""Step 1 of ``h1fault demo``: a policy rollout under the fault model, summarised."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 
 import torch
 
+from h1fault.sim.contract import Policy, VecEnv
 from h1fault.sim.model import JOINT_NAMES
 from h1fault.sim.task import EnvConfig
 from h1fault.sim.vec_env import H1VecEnv
@@ -33,10 +34,16 @@ class RolloutSummary:
     """Falls in episodes whose fault had started."""
 
 
-def faulted_rollout(policy, cfg: EnvConfig, num_envs: int, steps: int, device: str = "cpu",
-                    seed: int = 0) -> RolloutSummary:  # fmt: skip
+def faulted_rollout(policy: Policy, cfg: EnvConfig, num_envs: int, steps: int,
+                    device: str = "cpu", seed: int = 0) -> RolloutSummary:  # fmt: skip
     """Roll ``policy`` (obs (N, 69) -> actions (N, 19)) for ``steps`` steps and count events."""
     env = H1VecEnv(cfg, num_envs=num_envs, device=device, seed=seed)
+    return summarise_rollout(env, policy, steps)
+
+
+def summarise_rollout(env: VecEnv, policy: Policy, steps: int) -> RolloutSummary:
+    """Reset ``env``, roll ``policy`` for ``steps`` steps and count falls and fault events."""
+    num_envs = env.num_envs
     obs, _ = env.reset()
     per_joint = torch.zeros(len(JOINT_NAMES), dtype=torch.long)
     ended = falls = faulted = saturated = falls_after = 0
