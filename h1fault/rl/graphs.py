@@ -13,7 +13,8 @@ and its side effects (an optimizer step, a normaliser update) are undone before 
 replay, so the graph path computes what the eager path computes (tests/rl/test_rl_graphs.py).
 
 A ``reduce_grads`` hook (cross-process all-reduce) runs eagerly between two graphs: forward and
-backward, then gradient clip and optimizer step. Graphs are captured lazily, one per variant
+backward, then gradient clip and optimizer step. Under a ``reduce_moments`` hook on the
+observation normaliser, the first epoch's steps (which update it) run eagerly. Graphs are captured lazily, one per variant
 (with/without group ids, masks, first epoch, frozen actor), and dropped when the PPO loads a
 checkpoint (the optimizer state tensors are replaced then).
 """
@@ -107,6 +108,9 @@ class PPOGraphs:
     def step(self, batch: Batch, idx: torch.Tensor, first_epoch: bool) -> None:
         """:meth:`PPO._minibatch` by replay (idx: (B,) int64 sample indices)."""
         ppo = self.ppo
+        if first_epoch and ppo.obs_norm.reduce_moments is not None:
+            ppo._minibatch(batch, idx, first_epoch)  # the normaliser's all-reduce stays eager
+            return
         split = ppo.reduce_grads is not None
         key = (first_epoch, ppo.actor_frozen, batch.cond is not None, batch.mask is not None,
                split)  # fmt: skip
