@@ -14,9 +14,9 @@ replay, so the graph path computes what the eager path computes (tests/rl/test_r
 
 A ``reduce_grads`` hook (cross-process all-reduce) runs eagerly between two graphs: forward and
 backward, then gradient clip and optimizer step. Under a ``reduce_moments`` hook on the
-observation normaliser, the first epoch's steps (which update it) run eagerly. Graphs are captured lazily, one per variant
-(with/without group ids, masks, first epoch, frozen actor), and dropped when the PPO loads a
-checkpoint (the optimizer state tensors are replaced then).
+observation normaliser, the first epoch's steps (which update it) run eagerly. Graphs are
+captured lazily, one per variant (with/without group ids, masks, first epoch, frozen actor), and
+dropped when the PPO loads a checkpoint (the optimizer state tensors are replaced then).
 """
 
 from __future__ import annotations
