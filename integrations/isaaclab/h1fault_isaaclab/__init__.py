@@ -1,4 +1,4 @@
-"""h1fault for Isaac Lab 3.0 users: a fault event term and a raw-file recorder for manager-based tasks.
+"""h1fault for Isaac Lab 3.0: a fault event term and a raw-file recorder for manager-based tasks.
 
 - :mod:`~h1fault_isaaclab.faults`: :class:`FaultEvent`, h1fault's fault model as an Isaac Lab
   event term (per env, via the articulation's effort-limit write; restored at every reset).

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from h1fault.cli_common import (
     DEBUG,
     ForceOpt,
@@ -21,7 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    help="h1fault for Isaac Lab 3.0 tasks: fault injection + raw HDF5 recording (kit-less, offline)."
+    help="h1fault for Isaac Lab 3.0 tasks: fault injection + raw HDF5 recording (kit-less)."
     "\n\nExample: h1fault-isaaclab collect --task Isaac-Velocity-Flat-H1 --envs 4 --steps 200 "
     "--out raw.h5",
 )
@@ -57,6 +58,10 @@ def collect(
         "cpu"
     ),
     seed: SeedOpt = 0,
+    episode_length_s: Annotated[
+        float | None,
+        typer.Option("--episode-length-s", help="Episode time-out in s (default: the task's)."),
+    ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="Stored obs dtype: float32 or float16.")] = (
         "float32"
     ),
@@ -77,13 +82,13 @@ def collect(
     --checkpoint logs/skrl/h1_flat/<run>/checkpoints/best_agent.pt --out raw.h5
     """
     from h1fault.data.writer import WriterConfig
-
     from h1fault_isaaclab.collect import run_collect
 
     wcfg = WriterConfig(dtype=dtype, flush_steps=flush_steps)
     res = run_collect(
         task, out, envs, steps, checkpoint=checkpoint, seed=seed, device=device,
-        overrides=list(overrides or []), writer=wcfg, force=force, progress=not no_progress,
+        overrides=list(overrides or []),
+        episode_length_s=episode_length_s, writer=wcfg, force=force, progress=not no_progress,
     )  # fmt: skip
     summary = {
         "path": str(res.path), "task": task, "num_envs": res.num_envs, "num_steps": res.num_steps,
@@ -109,3 +114,7 @@ def collect(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

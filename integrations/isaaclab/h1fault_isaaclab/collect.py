@@ -18,17 +18,30 @@ from h1fault.data.h5io import remove_if_exists
 from h1fault.data.writer import WriterConfig
 from h1fault.errors import H1FaultError
 from h1fault.sim.faults import FaultConfig
-
 from h1fault_isaaclab.launch import make_env, make_env_cfg, use_local_assets
 
 
-def build(task: str, num_envs: int, faults: FaultConfig, seed: int = 0, device: str = "cpu"):
-    """The task's env with the fault term, wrapped for recording. Returns a ``RecorderEnv``."""
+def build(
+    task: str,
+    num_envs: int,
+    faults: FaultConfig,
+    seed: int = 0,
+    device: str = "cpu",
+    episode_length_s: float | None = None,
+):
+    """The task's env with the fault term, wrapped for recording. Returns a ``RecorderEnv``.
+
+    episode_length_s: the task's time-out in seconds (default: the task's own).
+    """
     use_local_assets()
     from h1fault_isaaclab.faults import add_fault_event
     from h1fault_isaaclab.recorder import RecorderEnv
 
     cfg = make_env_cfg(task, num_envs, device=device, seed=seed)
+    if episode_length_s is not None:
+        if episode_length_s <= 0:
+            raise H1FaultError(f"--episode-length-s must be > 0, got {episode_length_s}")
+        cfg.episode_length_s = float(episode_length_s)
     faults.validate(float(cfg.episode_length_s))
     add_fault_event(cfg, faults, seed=seed)
     return RecorderEnv(make_env(cfg), task, seed=seed)
@@ -55,6 +68,7 @@ def run_collect(
     seed: int = 0,
     device: str = "cpu",
     overrides: list[str] | None = None,
+    episode_length_s: float | None = None,
     writer: WriterConfig | None = None,
     force: bool = False,
     progress: bool = True,
@@ -77,7 +91,7 @@ def run_collect(
     if env is None:
         # Isaac Lab prints its manager tables to stdout: keep stdout for --json
         with contextlib.redirect_stdout(sys.stderr):
-            env = build(task, num_envs, faults, seed, device)
+            env = build(task, num_envs, faults, seed, device, episode_length_s)
     rec = env
     num_obs = 69
     num_actions = int(rec.env.action_manager.total_action_dim)

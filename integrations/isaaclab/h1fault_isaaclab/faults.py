@@ -22,10 +22,11 @@ import dataclasses
 from typing import Any
 
 import torch
+from isaaclab.managers import EventTermCfg, ManagerTermBase, SceneEntityCfg
+
 from h1fault.errors import H1FaultError
 from h1fault.sim.faults import FaultConfig, FaultSchedule
 from h1fault.sim.model import JOINT_NAMES
-from isaaclab.managers import EventTermCfg, ManagerTermBase, SceneEntityCfg
 
 TERM_NAME = "h1fault"
 """Name of the event term added by :func:`add_fault_event`."""
@@ -38,9 +39,12 @@ def fault_event_cfg(faults: FaultConfig, asset_name: str = "robot", seed: int = 
         mode="interval",
         interval_range_s=(0.0, 0.0),
         is_global_time=True,
-        # a plain dict: Isaac Lab's configclass rewrites nested dataclasses in place (ours are frozen)
-        params={"asset_cfg": SceneEntityCfg(asset_name), "faults": dataclasses.asdict(faults),
-                "seed": seed},  # fmt: skip
+        # a plain dict: Isaac Lab's configclass rewrites nested dataclasses (ours are frozen)
+        params={
+            "asset_cfg": SceneEntityCfg(asset_name),
+            "faults": dataclasses.asdict(faults),
+            "seed": seed,
+        },  # fmt: skip
     )
 
 
@@ -100,7 +104,7 @@ class FaultEvent(ManagerTermBase):
         )  # fmt: skip
         """h1fault's fault plan; joints in model order."""
         self.onset_flag = torch.zeros(self.num_envs, dtype=torch.bool, device=dev)
-        """(num_envs,) bool: a cut took effect for the coming step (cleared by :meth:`take_onsets`)."""
+        """(num_envs,) bool: a cut took effect for the coming step (:meth:`take_onsets` clears)."""
         self._episode_length = env.episode_length_buf
         self._all = torch.ones(self.num_envs, dtype=torch.bool, device=dev)
         self.schedule.resample(self._all)
@@ -112,14 +116,14 @@ class FaultEvent(ManagerTermBase):
         return self.schedule.fault_joint()
 
     def fault_limit(self) -> torch.Tensor:
-        """Effort limit (N·m) of the cut joint in its env, NaN if none. Shape: (num_envs,) float32."""
+        """Cut joint's effort limit (N·m) in its env, NaN if none. Shape: (num_envs,) float32."""
         s = self.schedule
         art = self.art_of_model[s.planned_joint.clamp(min=0)]
         limit = s.scale * self.nominal.gather(1, art[:, None])[:, 0]
         return limit.masked_fill(~s.active, float("nan"))
 
     def cut_mask(self) -> torch.Tensor:
-        """Which (env, joint) limit is cut now. Shape: (num_envs, num_joints) bool, articulation order."""
+        """Which (env, joint) limit is cut now. Shape: (num_envs, num_joints) bool, art. order."""
         s = self.schedule
         art = self.art_of_model[s.planned_joint.clamp(min=0)]
         cols = torch.arange(self.nominal.shape[1], device=self.device)
@@ -127,7 +131,9 @@ class FaultEvent(ManagerTermBase):
 
     def limits(self) -> torch.Tensor:
         """Effort limits per env in articulation order. Shape: (num_envs, num_joints) float32."""
-        return torch.where(self.cut_mask(), self.schedule.scale[:, None] * self.nominal, self.nominal)
+        return torch.where(
+            self.cut_mask(), self.schedule.scale[:, None] * self.nominal, self.nominal
+        )
 
     def take_onsets(self) -> torch.Tensor:
         """Onsets that took effect for the coming step, then cleared. Shape: (num_envs,) bool."""

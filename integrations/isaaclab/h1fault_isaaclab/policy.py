@@ -14,8 +14,9 @@ import hashlib
 from pathlib import Path
 
 import torch
-from h1fault.errors import H1FaultError
 from torch import nn
+
+from h1fault.errors import H1FaultError
 
 OUTPUT_LAYERS = ("policy_layer", "output_layer")
 

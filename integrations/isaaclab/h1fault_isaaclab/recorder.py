@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
 from h1fault.errors import H1FaultError
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import JOINT_NAMES
-
 from h1fault_isaaclab.faults import TERM_NAME, FaultEvent
 
 POLICY_OBS = 69
@@ -98,7 +98,7 @@ class RecorderEnv:
         self.cfg = AdapterConfig(task, term.schedule.cfg, physics, float(env.max_episode_length_s))
         starts = _policy_layout(env)
         cols = torch.arange(POLICY_OBS, device=self.device)
-        for block, s in starts.items():
+        for s in starts.values():
             cols[s : s + len(JOINT_NAMES)] = s + art
         self._obs_cols = cols
         """(69,) int64: policy-obs column feeding each model-order disc column."""
@@ -117,7 +117,7 @@ class RecorderEnv:
         return torch.cat([policy_obs[:, self._obs_cols], torque], dim=1)
 
     def reset(self) -> tuple[torch.Tensor, dict]:
-        """Reset every env. Returns policy obs (num_envs, 69) and ``{"disc_obs": (num_envs, 88)}``."""
+        """Reset every env. Returns policy obs (num_envs, 69), ``{"disc_obs": (num_envs, 88)}``."""
         obs, _ = self.env.reset(seed=self.seed)
         self._episode.zero_()
         self._onset = self.fault.take_onsets()

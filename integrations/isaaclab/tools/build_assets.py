@@ -1,4 +1,4 @@
-"""Build the offline Isaac asset root shipped in ``h1fault_isaaclab/assets/`` (run by build_assets.sh).
+"""Build the offline Isaac asset root shipped in ``h1fault_isaaclab/assets/`` (build_assets.sh).
 
 Runs inside the converter venv (mujoco-usd-converter 0.8.0, which pins mujoco 3.16 and brings
 ``pxr`` through usd-exchange). Steps:
@@ -91,9 +91,9 @@ def flatten(usdc: Path, out_file: Path) -> None:
             if child.name in names:
                 _remove(layer, child.path)
     for old in poses:
-        if not layer.GetPrimAtPath(old.GetParentPath()) or old.GetParentPath() not in poses:
-            if layer.GetPrimAtPath(old):
-                _remove(layer, old)
+        # the top of the old tree (its parent is not a body); removing it removes the rest
+        if old.GetParentPath() not in poses and layer.GetPrimAtPath(old):
+            _remove(layer, old)
     stage = Usd.Stage.Open(layer)
     for old, new in mapping.items():
         xf = UsdGeom.Xformable(stage.GetPrimAtPath(new))
