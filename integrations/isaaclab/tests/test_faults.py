@@ -83,3 +83,24 @@ def test_never_two_faults_per_episode(rec) -> None:
             onsets[key] = onsets.get(key, 0) + 1
     assert ends >= 24 and len(onsets) >= 8
     assert max(onsets.values()) == 1
+
+
+def test_explicit_actuator_limit_is_cut_and_restored() -> None:
+    """With explicit (ideal PD) actuators the model's ``actuator_effort_limit`` is cut in the
+    faulted env only, clips the applied torque there, and is restored at reset (own process:
+    one Isaac Lab simulation per process)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    proc = subprocess.run([sys.executable, str(here / "explicit_actuator_probe.py")], cwd=here,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not out["is_implicit"]
+    assert out["cut_limit"][0] == 300.0 and abs(out["cut_limit"][1] - 15.0) < 1e-3
+    assert out["restored_limit"] == [300.0, 300.0]
+    assert all(abs(a[1]) <= 15.0 + 1e-3 for a in out["applied_knee"][1:])
+    assert max(abs(a[0]) for a in out["applied_knee"]) > 15.0  # env 0's knee is not cut
