@@ -87,14 +87,7 @@ class FaultEvent(ManagerTermBase):
         """(19,) int64: articulation joint index of each model-order joint."""
         self.nominal = self.asset.data.joint_effort_limits.torch.clone()
         """(num_envs, num_joints) float32: start-up effort limits, restored at every reset."""
-        self._explicit = []
-        for name in self.asset.actuators:
-            act = self.asset.actuators[name]
-            if not act.is_implicit_model:
-                idx = act.joint_indices
-                cols = torch.arange(len(names), device=dev)[idx] if isinstance(idx, slice) else (
-                    torch.as_tensor(idx, device=dev).long())  # fmt: skip
-                self._explicit.append((act, cols, act.actuator_effort_limit.clone()))
+        self._explicit, self._native = _actuator_limits(self.asset, self.num_envs, dev)
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(params.get("seed", 0)))
         nominal_model = self.nominal[0, self.art_of_model]
@@ -177,3 +170,62 @@ class FaultEvent(ManagerTermBase):
             # an unset (infinite) actuator limit is cut relative to the joint's effort limit
             base = torch.minimum(nominal, self.nominal[:, cols])
             act.actuator_effort_limit[:] = torch.where(cut[:, cols], scale * base, nominal)
+        for max_effort, mapping, nominal in self._native:
+            valid = mapping >= 0
+            idx = mapping[valid]
+            base = torch.minimum(nominal[idx], self.nominal[valid])
+            scales = scale.expand_as(mapping)[valid]
+            max_effort[idx] = torch.where(cut[valid], scales * base, nominal[idx])
+
+    def actuator_limits(self) -> torch.Tensor:
+        """Effort limits of explicit actuator models (Isaac Lab-executed or Newton-native), NaN
+        where a joint has none. Shape: (num_envs, num_joints) float32, articulation order."""
+        out = torch.full_like(self.nominal, float("nan"))
+        for act, cols, _ in self._explicit:
+            out[:, cols] = act.actuator_effort_limit
+        for max_effort, mapping, _ in self._native:
+            valid = mapping >= 0
+            out[valid] = max_effort[mapping[valid]]
+        return out
+
+
+def _actuator_limits(asset: Any, num_envs: int, device: Any) -> tuple[list, list]:
+    """The explicit actuator models' effort limits, to cut and restore with the solver's.
+
+    Returns (explicit, native): ``(actuator, joint columns, nominal (num_envs, k))`` for Isaac
+    Lab-executed explicit models, and ``(max_effort (M,), mapping (num_envs, num_joints) int64
+    index into it or -1, nominal (M,))`` for Newton's native actuators (Isaac Lab 3.0 runs ideal-PD
+    / DC-motor configs there on Newton; their ``ClampingMaxEffort`` is a flat per-DOF array).
+    """
+    import warp as wp
+
+    coll = asset.actuators
+    names = list(asset.joint_names)
+    native_names = set(getattr(coll, "_native_group_names", None) or ())
+    selection = getattr(coll, "_newton_selection", None)
+    explicit, native, seen = [], [], set()
+    for name in coll:
+        act = coll[name]
+        if name in native_names and selection is not None:
+            u2b = selection.joint_user_to_backend_indices
+            for a in act if isinstance(act, tuple) else (act,):
+                if id(a) in seen:  # Newton merges identical groups into one actuator
+                    continue
+                seen.add(id(a))
+                mapping = wp.to_torch(selection.view._get_actuator_dof_mapping(a)).long()
+                mapping = mapping.reshape(num_envs, -1).to(device)
+                if u2b is not None:
+                    mapping = mapping[:, torch.as_tensor(u2b, device=device).long()]
+                for clamp in a.clamping:
+                    if hasattr(clamp, "max_effort"):
+                        arr = wp.to_torch(clamp.max_effort)
+                        native.append((arr, mapping, arr.clone()))
+        elif not getattr(act, "is_implicit_model", True):
+            idx = act.joint_indices
+            cols = torch.arange(len(names), device=device)
+            if not isinstance(idx, slice):
+                cols = torch.as_tensor(idx, device=device).long()
+            else:
+                cols = cols[idx]
+            explicit.append((act, cols, act.actuator_effort_limit.clone()))
+    return explicit, native

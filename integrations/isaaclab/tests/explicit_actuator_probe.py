@@ -39,21 +39,19 @@ def main() -> None:
         rec = RecorderEnv(make_env(cfg), "Isaac-Velocity-Flat-H1", seed=1)
     names = list(rec.robot.joint_names)
     knee = names.index("left_knee")
-    legs = rec.robot.actuators["legs"]
-    col = [names[int(j)] for j in torch.arange(len(names))[legs.joint_indices]].index("left_knee")
     plan(rec, [None, "left_knee"], [1, 1], [0.0, 0.05])
+    before = rec.fault.actuator_limits()[:, knee].tolist()
     applied = []
     for _ in range(8):
         rec.step(torch.zeros(2, 19))
         applied.append(rec.robot.actuators.applied_effort.torch[:, knee].tolist())
-    cut = legs.actuator_effort_limit[:, col].tolist()
-    computed = legs.computed_effort[:, col].tolist()
+    cut = rec.fault.actuator_limits()[:, knee].tolist()
     rec.env.episode_length_buf[1] = rec.env.max_episode_length - 1
     rec.step(torch.zeros(2, 19))
     print(json.dumps({
-        "is_implicit": bool(legs.is_implicit_model), "cut_limit": cut,
-        "restored_limit": legs.actuator_effort_limit[:, col].tolist(),
-        "applied_knee": applied, "computed_knee_last": computed,
+        "explicit_models": len(rec.fault._explicit) + len(rec.fault._native),
+        "before": before, "cut_limit": cut,
+        "restored_limit": rec.fault.actuator_limits()[:, knee].tolist(), "applied_knee": applied,
     }))  # fmt: skip
 
 
