@@ -96,6 +96,8 @@ class RecorderEnv:
         """(19,) float32: nominal effort limits (N·m) in model order (env 0)."""
         physics = type(getattr(env.cfg.sim, "physics", None)).__name__
         self.cfg = AdapterConfig(task, term.schedule.cfg, physics, float(env.max_episode_length_s))
+        self.backend_name = physics
+        """Physics backend name recorded in the raw file's ``backend`` attr."""
         starts = _policy_layout(env)
         cols = torch.arange(POLICY_OBS, device=self.device)
         for s in starts.values():
