@@ -24,6 +24,7 @@ def test_skrl_checkpoint_actor_matches_skrl(rec, tmp_path: Path) -> None:
     cfg["agent"]["state_preprocessor"] = "RunningStandardScaler"
     cfg["agent"]["state_preprocessor_kwargs"] = {"size": 69}
     cfg["trainer"]["close_environment_at_exit"] = False  # the shared env is closed by its fixture
+    cfg["agent"]["experiment"]["directory"] = str(tmp_path / "logs")  # not the working dir
     torch.manual_seed(0)
     runner = Runner(SkrlVecEnvWrapper(rec.env, ml_framework="torch"), cfg)
     agent = runner.agent
