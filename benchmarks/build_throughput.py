@@ -46,6 +46,11 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="where to put the files (default: a temp dir)")
     ap.add_argument("--repeat", type=int, default=3, help="builds to run (median reported)")
     ap.add_argument("--keep", action="store_true", help="keep the files")
+    ap.add_argument(
+        "--no-checksum",
+        action="store_true",
+        help="raw file without fletcher32 chunk checksums (to measure their cost)",
+    )
     args = ap.parse_args()
 
     from h1fault.data.synthetic import SyntheticSpec, write_synthetic_raw
@@ -59,7 +64,7 @@ def main() -> None:
         fall_prob=0.0005, onset_window_steps=(50, 500), sat_prob=0.3, dtype=args.dtype,
     )  # fmt: skip
     t = time.perf_counter()
-    write_synthetic_raw(raw, spec, WriterConfig(dtype=args.dtype))
+    write_synthetic_raw(raw, spec, WriterConfig(dtype=args.dtype, checksum=not args.no_checksum))
     gen_s = time.perf_counter() - t
     print(f"synthetic raw: {raw} {raw.stat().st_size / 1e9:.2f} GB in {gen_s:.1f} s", flush=True)
     # a raw file is normally old when it is built: flush it to disk so its dirty pages do not
@@ -94,6 +99,7 @@ def main() -> None:
         "episodes": res["episodes"], "median_mb_per_s": mbs,
         "best_mb_per_s": max(r["mb_per_s"] for r in runs),
         "peak_rss_gb": peak_rss / 1e9, "cpus": os.cpu_count(), "tile_mb": args.tile_mb,
+        "checksum": not args.no_checksum,
         "target_mb_per_s": 300, "target_peak_rss_gb": 2.0,
         "pass": mbs >= 300 and peak_rss < 2e9,
     }  # fmt: skip

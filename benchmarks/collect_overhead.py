@@ -56,6 +56,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--dir", default=None, help="where the raw files go (default: a temp dir)")
+    ap.add_argument(
+        "--no-checksum",
+        action="store_true",
+        help="raw file without fletcher32 chunk checksums (to measure their cost)",
+    )
     args = ap.parse_args()
 
     from h1fault.data.collect import collect
@@ -67,7 +72,7 @@ def main() -> None:
     env = H1VecEnv(EnvConfig(), num_envs=args.envs, device=args.device, backend=args.backend)
     policy = load_policy(args.checkpoint, args.device)
     wcfg = WriterConfig(dtype=args.dtype, compression=args.compression,
-                        flush_steps=args.flush_steps)  # fmt: skip
+                        flush_steps=args.flush_steps, checksum=not args.no_checksum)  # fmt: skip
     out_dir = Path(args.dir or tempfile.mkdtemp(prefix="h1fault-collect-bench-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "bench_raw.h5"
@@ -92,6 +97,7 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else None,
         "envs": args.envs, "steps": args.steps, "dtype": args.dtype,
         "compression": args.compression, "flush_steps": args.flush_steps,
+        "checksum": not args.no_checksum,
         "warmup_s": warmup_s, "cpus": os.cpu_count(),
         "bare_env_steps_per_s": bare, "logged_env_steps_per_s": logged, "logged_runs": details,
         "ratio_logged_vs_bare": ratio, "target_ratio": 0.85, "pass": ratio >= 0.85,

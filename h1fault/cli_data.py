@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from h1fault.cli_common import (
@@ -24,6 +25,8 @@ from h1fault.cli_common import (
     print_json,
 )
 from h1fault.errors import H1FaultError
+from h1fault.fileio import check_output_file, io_error_text
+from h1fault.validate import number_in
 
 dataset_app = typer.Typer(
     no_args_is_help=True,
@@ -74,7 +77,13 @@ def collect(
     envs: EnvsOpt = 4,
     steps: Annotated[int, typer.Option("--steps", "-t", help="Env steps to collect.")] = 1000,
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Policy checkpoint (default: shipped one).")
+        list[Path] | None,
+        typer.Option(
+            "--policy",
+            "--checkpoint",
+            help="Policy checkpoint (default: shipped one). Repeat to spread several policies "
+            "over contiguous env groups (recorded per env in the file's env_policy).",
+        ),
     ] = None,
     device: DeviceOpt = "cpu",
     backend: BackendOpt = "auto",
@@ -88,6 +97,13 @@ def collect(
     flush_steps: Annotated[
         int, typer.Option("--flush-steps", help="Steps per write batch / flush / chunk.")
     ] = 32,
+    checksum: Annotated[
+        bool,
+        typer.Option(
+            "--checksum/--no-checksum",
+            help="Per-chunk fletcher32 checksums (build and stats then catch corrupted bytes).",
+        ),
+    ] = True,
     force: ForceOpt = False,
     no_progress: NoProgressOpt = False,
     as_json: JsonOpt = False,
@@ -101,11 +117,13 @@ def collect(
     Build such a file with --allow-partial. An existing --out is only replaced with --force.
 
     Example: h1fault collect --envs 4096 --steps 1000 --device cuda --out raw.h5
+    (several policies: --policy a.pt --policy b.pt)
     """
     from h1fault.data.collect import run_collect
     from h1fault.data.writer import WriterConfig
 
-    wcfg = WriterConfig(dtype=dtype, compression=compression, flush_steps=flush_steps)
+    wcfg = WriterConfig(dtype=dtype, compression=compression, flush_steps=flush_steps,
+                        checksum=checksum)  # fmt: skip
     res = run_collect(
         out, envs, steps, checkpoint=checkpoint, device=device, backend=backend, seed=seed,
         overrides=list(overrides or []), writer=wcfg, force=force, progress=not no_progress,
@@ -120,13 +138,13 @@ def collect(
         print_json(summary)
     else:
         console.print(
-            f"wrote {res.path}: {res.num_steps:,} steps x {res.num_envs:,} envs, "
+            f"wrote {escape(str(res.path))}: {res.num_steps:,} steps x {res.num_envs:,} envs, "
             f"{res.num_events:,} fault events, {res.bytes_written / 1e6:,.1f} MB, "
             f"{res.env_steps_per_s:,.0f} env-steps/s (sim waited {res.wait_s:.2f} s on disk)"
         )
     if res.interrupted:
         err_console.print(
-            f"[yellow]interrupted:[/] {res.path} holds {res.num_steps:,} steps without the "
+            f"[yellow]interrupted:[/] {escape(str(res.path))} holds {res.num_steps:,} steps without the "
             "'complete' flag; build it with --allow-partial", highlight=False,
         )  # fmt: skip
         raise typer.Exit(130)
@@ -178,7 +196,7 @@ def build(
     else:
         sp = ", ".join(f"{k} {v:,}" for k, v in res.split_episodes.items())
         console.print(
-            f"wrote {res.path}: {res.num_samples:,} samples, {res.num_episodes:,} episodes "
+            f"wrote {escape(str(res.path))}: {res.num_samples:,} samples, {res.num_episodes:,} episodes "
             f"({sp}) in {res.seconds:.1f} s ({res.mb_per_s:,.0f} MB/s of raw obs)"
             + (
                 f"; dropped {res.dropped_episodes} unfinished episodes"
@@ -186,10 +204,14 @@ def build(
                 else ""
             )  # fmt: skip
         )
+    for note in res.notes:
+        err_console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     for w in res.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if res.warnings:
-        err_console.print(f"run `h1fault dataset stats {res.path}` for the full report")
+        err_console.print(
+            f"run `h1fault dataset stats {escape(str(res.path))}` for the full report"
+        )
 
 
 @friendly_errors
@@ -217,6 +239,9 @@ def stats(
     """
     from h1fault.data.stats import dataset_stats, failed_summary, plot_report
 
+    number_in("--threshold", threshold, 0.0, 1.0, lo_open=True, hi_open=True)
+    if plot is not None:  # a plot is a regenerated picture: replacing an old one is fine
+        check_output_file(plot, force=True, suffixes=(".png",), what="--plot")
     rep = dataset_stats(path, allow_partial=allow_partial, threshold=threshold,
                         progress=not no_progress)  # fmt: skip
     if as_json:
@@ -224,15 +249,18 @@ def stats(
     else:
         print_report(rep)
     if plot is not None:
-        plot_report(rep, plot)
-        err_console.print(f"wrote {plot}", highlight=False)
+        try:
+            plot_report(rep, plot)
+        except OSError as exc:
+            raise H1FaultError(f"cannot write {plot}: {io_error_text(exc)}") from None
+        err_console.print(f"wrote {escape(str(plot))}", highlight=False)
     if not rep["ok"]:
         raise H1FaultError(failed_summary(rep))
 
 
 def print_report(rep: dict[str, Any]) -> None:
     """The human-readable stats report (rich tables on stdout)."""
-    table = Table(title=f"{rep['path']} ({rep['kind']}): {rep['samples']:,} samples, "
+    table = Table(title=f"{escape(str(rep['path']))} ({rep['kind']}): {rep['samples']:,} samples, "
                   f"{rep['episodes']:,} episodes, {rep['faulted_episodes']:,} faulted")  # fmt: skip
     for col in ("joint", "model", "Isaac Lab", "episodes", "ep. share", "samples", "share",
                 "expected"):  # fmt: skip
@@ -271,7 +299,7 @@ def print_report(rep: dict[str, Any]) -> None:
         cov.add_column(col, justify="left" if col == "source" else "right")
     for c in rep["coverage"]:
         s = c["samples_per_env"]
-        cov.add_row(c["source"], str(c["num_envs"]), str(c["envs_with_samples"]), f"{s['min']:,}",
+        cov.add_row(escape(str(c["source"])), str(c["num_envs"]), str(c["envs_with_samples"]), f"{s['min']:,}",
                     f"{s['median']:,.0f}", f"{s['max']:,}")  # fmt: skip
     console.print(cov)
     checks = Table(title=f"checks (p-value threshold {rep['threshold']:g})")
@@ -280,7 +308,7 @@ def print_report(rep: dict[str, Any]) -> None:
     checks.add_column("details", overflow="fold")
     style = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]skip[/]"}
     for c in rep["checks"]:
-        checks.add_row(c["name"], style[c["status"]], c["message"])
+        checks.add_row(c["name"], style[c["status"]], escape(c["message"]))
     console.print(checks)
 
 
@@ -344,7 +372,7 @@ def import_(
         print_json(summary)
     else:
         console.print(
-            f"wrote {res.path}: {res.num_steps:,} steps x {res.num_envs} envs, "
+            f"wrote {escape(str(res.path))}: {res.num_steps:,} steps x {res.num_envs} envs, "
             f"{res.num_events:,} events (layout {res.layout}, {res.joint_order} joint order)",
             highlight=False,
         )

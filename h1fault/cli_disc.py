@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from h1fault.cli_common import (
+    ForceOpt,
     JsonOpt,
     console,
     err_console,
@@ -27,7 +29,9 @@ disc_app = typer.Typer(
 )
 
 DatasetArg = Annotated[Path, typer.Argument(help="Built dataset (h1fault dataset build).")]
-CheckpointArg = Annotated[Path, typer.Argument(help="Discriminator checkpoint (.pt).")]
+CheckpointArg = Annotated[
+    Path, typer.Argument(help="Detector: GRU checkpoint (.pt) or residual detector (.json).")
+]
 DiscDeviceOpt = Annotated[
     str, typer.Option("--device", help="Torch device: auto (cuda if available), cpu, cuda:N.")
 ]
@@ -82,8 +86,10 @@ def train_cmd(
         print_json(result.to_dict())
         return
     best = result.best_val
-    console.print(f"run dir         {result.run_dir}")
-    console.print(f"best checkpoint {result.best_checkpoint} (epoch {result.best_epoch})")
+    console.print(f"run dir         {escape(str(result.run_dir))}")
+    console.print(
+        f"best checkpoint {escape(str(result.best_checkpoint))} (epoch {result.best_epoch})"
+    )
     console.print(
         f"val: balanced acc {_fmt(best['balanced_accuracy'], pct=True)}, identified within "
         f"0.5 s of saturation {_fmt(best['identified_within_window_of_saturation'], pct=True)}, "
@@ -100,6 +106,8 @@ def train_cmd(
             f"false alarms {_fmt(pick['healthy_episode_false_alarm_rate'], pct=True)}, pooled "
             f"{_fmt(pick['pooled_false_alarm_rate'], pct=True)}{warn}"
         )
+        for line in cal.get("warnings", []):
+            err_console.print(f"[yellow]warning:[/] {line}", highlight=False)
 
 
 @disc_app.command("eval")
@@ -156,17 +164,50 @@ def eval_cmd(
     plots: Annotated[
         Path | None, typer.Option("--plots", help="Write confusion/latency PNGs to this dir.")
     ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="Detector evaluated beside CHECKPOINT (default: the shipped residual detector).",
+        ),
+    ] = None,
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Skip the baseline detector.")
+    ] = False,
+    heldout: Annotated[
+        Path | None,
+        typer.Option(
+            "--heldout",
+            help="Built dataset from a policy CHECKPOINT never saw: evaluated side by side.",
+        ),
+    ] = None,
+    heldout_split: Annotated[
+        str, typer.Option("--heldout-split", help="Split of the --heldout dataset.")
+    ] = "test",
     json_out: JsonOpt = False,
 ) -> None:
     """Stream a split step by step exactly as deployed and report accuracy, latency, false alarms.
 
-    Example: h1fault disc eval logs/disc/h1/<run>/checkpoints/best.pt ds.h5 --json --plots out/
-    """
-    from h1fault.disc.eval import evaluate
+    CHECKPOINT is a GRU checkpoint (.pt) or a residual detector (.json). The shipped residual
+    detector runs beside it as a baseline (per joint group); --heldout adds a dataset from
+    another policy, in distribution and held out side by side.
 
-    report = evaluate(
+    Example: h1fault disc eval best.pt ds.h5 --heldout ds_other_policy.h5 --json --plots out/
+    """
+    from h1fault.disc.compare import evaluate_with_context
+    from h1fault.disc.detector import default_detector_path
+
+    base = None
+    if not no_baseline:
+        base = baseline if baseline is not None else default_detector_path()
+        if baseline is None and Path(checkpoint).resolve() == base.resolve():
+            base = None  # evaluating the shipped detector itself
+    report = evaluate_with_context(
         checkpoint,
         dataset,
+        baseline=base,
+        heldout=heldout,
+        heldout_split=heldout_split,
         split=split,
         device=device,
         num_envs=envs,
@@ -184,6 +225,37 @@ def eval_cmd(
         print_json(report)
         return
     print_eval_report(report)
+    if len(report.get("comparison", {})) > 1:
+        print_comparison(report["comparison"], report["window_s"])
+
+
+def print_comparison(columns: dict[str, Any], window: float) -> None:
+    """Identification within the window per joint group, one column per (detector, dataset),
+    with each column's healthy-episode false alarms and their 95 % upper bound."""
+    table = Table(title=f"identified ≤ {window} s after saturation, per joint group")
+    table.add_column("group", no_wrap=True)
+    for name in columns:
+        table.add_column(name, justify="right")
+    names = [g["group"] for g in next(iter(columns.values()))["groups"]]
+    for i, group in enumerate(names):
+        cells = []
+        for col in columns.values():
+            g = col["groups"][i]
+            rate = g["identified_within_window_of_saturation"]
+            cells.append(f"{_fmt(rate, pct=True)} ({g['identified']}/{g['saturating_episodes']})")
+        table.add_row(group, *cells)
+    table.add_row(
+        "healthy eps alarmed",
+        *(f"{c['healthy_episodes_with_alarm']}/{c['healthy_episodes']}" for c in columns.values()),
+    )
+    table.add_row(
+        "FA 95% upper bound",
+        *(
+            f"{_fmt(c['false_alarm_upper_bound'], pct=True)}" + (" ✓" if c["certified"] else "")
+            for c in columns.values()
+        ),
+    )
+    console.print(table)
 
 
 def print_eval_report(rep: dict[str, Any]) -> None:
@@ -222,10 +294,18 @@ def print_eval_report(rep: dict[str, Any]) -> None:
     console.print(
         f"quality bar {verdict}: identified {_fmt(qb['identified_within_window_of_saturation'], True)}"
         f" (≥ {qb['identify_target']:.0%}), healthy-episode false alarms "
-        f"{_fmt(qb['healthy_episode_false_alarm_rate'], True)} (< {qb['false_alarm_target']:.0%})"
+        f"{_fmt(qb['healthy_episode_false_alarm_rate'], True)} (< {qb['false_alarm_target']:.0%}"
+        f"; 95% upper bound {_fmt(qb.get('false_alarm_upper_bound'), True)} from "
+        f"{rep['false_alarms']['healthy_episodes']} healthy episodes"
+        + (
+            ""
+            if qb.get("certified", True)
+            else f", {qb['min_healthy_episodes_to_certify']} needed to certify"
+        )  # fmt: skip
+        + ")"
     )
     for path in rep.get("plots", []):
-        err_console.print(f"wrote {path}")
+        err_console.print(f"wrote {escape(str(path))}")
 
 
 def print_rule_grid(rows: list[dict[str, Any]], latch: bool, mark: dict[str, Any] | None) -> None:
@@ -288,20 +368,28 @@ def calibrate_cmd(
     cuda_graph: Annotated[
         bool, typer.Option("--cuda-graph", help="Replay the streaming step as a CUDA graph.")
     ] = False,
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Pick the decision rule (threshold, persistence, latch) on a split and write it into a copy
     of the checkpoint: max identification within the window with healthy-episode false alarms
     below --fa-target.
 
+    CHECKPOINT `residual` (or a residual .json) tunes the physics-residual detector instead:
+    gate, smoothing and rule, written as JSON (default: residual_detector.json beside DATASET).
+
     Example: h1fault disc calibrate best.pt ds.h5 && h1fault disc eval calibrated.pt ds.h5
     """
     from h1fault.disc.calibrate import calibrate
+    from h1fault.disc.residual import is_residual_file
 
-    target = out if out is not None else checkpoint.parent / "calibrated.pt"
+    residual = str(checkpoint) == "residual" or is_residual_file(checkpoint)
+    default_name = "residual_detector.json" if residual else "calibrated.pt"
+    folder = dataset.parent if str(checkpoint) == "residual" else checkpoint.parent
+    target = out if out is not None else folder / default_name
     rep = calibrate(
         checkpoint, dataset, split=split, fa_target=fa_target, window_s=window, device=device,
-        num_envs=envs, out=target, cuda_graph=cuda_graph,
+        num_envs=envs, out=target, cuda_graph=cuda_graph, force=force,
     )  # fmt: skip
     if json_out:
         print_json(rep)
@@ -323,7 +411,21 @@ def calibrate_cmd(
         f"false alarms {_fmt(pick['healthy_episode_false_alarm_rate'], pct=True)}, "
         f"{_fmt(pick['alarms_per_healthy_hour'])} alarms per healthy hour{verdict}"
     )
-    console.print(f"wrote {rep['out']}")
+    if "params" in rep:
+        console.print(
+            f"residual detector: gate {rep['params']['gate']:g} x nominal limit, smoothing "
+            f"{rep['params']['smoothing']:g}, z >= {rep['z_threshold']:g} noise bounds"
+        )
+    cert = rep.get("certification")
+    if cert is not None:
+        console.print(
+            f"false alarms: {cert['healthy_episodes_with_alarm']}/{cert['healthy_episodes']} "
+            f"healthy {rep['split']} episodes, 95% upper bound "
+            f"{_fmt(cert['false_alarm_upper_bound'], pct=True)}"
+        )
+    for line in rep.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {line}", highlight=False)
+    console.print(f"wrote {escape(str(rep['out']))}")
 
 
 @disc_app.command("export")
@@ -334,6 +436,7 @@ def export_cmd(
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="torchscript or onnx (onnx needs `onnx`).")
     ] = "torchscript",
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Export the streaming step (with normalisation) and check it against the Python model.
@@ -342,13 +445,15 @@ def export_cmd(
     """
     from h1fault.disc.export import export
 
-    result = export(checkpoint, out, fmt)
+    result = export(checkpoint, out, fmt, force=force)
     if json_out:
         print_json(result)
         return
     diff = result["max_abs_diff"]
     check = "not checked (onnxruntime missing)" if diff is None else f"max |diff| {diff:.2e}"
-    console.print(f"wrote {result['path']} ({result['format']}); vs Python model: {check}")
+    console.print(
+        f"wrote {escape(str(result['path']))} ({result['format']}); vs Python model: {check}"
+    )
 
 
 def register(root: typer.Typer) -> None:

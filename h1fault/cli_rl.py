@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from h1fault.cli_common import (
@@ -19,12 +19,14 @@ from h1fault.cli_common import (
     friendly_errors,
     print_json,
 )
+from h1fault.validate import at_least, check_torch_device
 
 
 def register(root: typer.Typer) -> None:
     """Attach ``train-healthy`` and ``play`` to the root app."""
     root.command("train-healthy")(train_healthy)
     root.command("play")(play)
+    root.command("train-failure")(train_failure)
 
 
 @friendly_errors
@@ -60,7 +62,7 @@ def train_healthy(
     ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train a healthy H1 walking policy with skrl PPO on flat ground.
+    """Train a healthy H1 walking policy with PPO (skrl's math and checkpoints) on flat ground.
 
     Writes logs/skrl/<experiment>/<YYYY-MM-DD_HH-MM-SS>_ppo_torch/ with checkpoints/,
     params/env.yaml, params/agent.yaml, TensorBoard events, curve.png, and policy.pt/.json
@@ -68,46 +70,113 @@ def train_healthy(
 
     Example: h1fault train-healthy --device cuda --envs 4096 --eval-episodes 256 agent.trainer.timesteps=24000
     """
-    import dataclasses
-
-    from h1fault.config import apply_overrides
     from h1fault.rl.config import TrainRunConfig
-    from h1fault.rl.ship import write_deployable
-    from h1fault.rl.train import train_healthy as run
+    from h1fault.rl.ship import train_healthy_and_ship
 
-    cfg = apply_overrides(TrainRunConfig(), overrides or [])
-    if max_iterations is not None:
-        timesteps = max_iterations * cfg.agent.ppo.rollouts
-        cfg = dataclasses.replace(
-            cfg, agent=dataclasses.replace(
-                cfg.agent, trainer=dataclasses.replace(cfg.agent.trainer, timesteps=timesteps)
-            ),
-        )  # fmt: skip
-    num_envs = envs if envs is not None else (4096 if device.startswith("cuda") else 16)
-    result = run(cfg, num_envs=num_envs, device=device, seed=seed, backend=backend,
-                 checkpoint=checkpoint, log_root=log_root, show_progress=True)  # fmt: skip
-    # the canonical command (every choice explicit) rather than argv, so it reproduces the run
-    parts = ["h1fault", "train-healthy", "--envs", str(num_envs), "--device", device,
-             "--backend", backend, "--seed", str(seed)]  # fmt: skip
-    if checkpoint is not None:
-        parts += ["--checkpoint", str(checkpoint)]
-    if eval_episodes:
-        parts += ["--eval-episodes", str(eval_episodes)]
-    parts += [*(overrides or []), f"agent.trainer.timesteps={cfg.agent.trainer.timesteps}"]
-    command = " ".join(shlex.quote(p) for p in parts)
-    summary = write_deployable(result, cfg, command=command, seed=seed, num_envs=num_envs,
-                               device=device, backend=backend, eval_episodes=eval_episodes)  # fmt: skip
+    check_train_args(envs, max_iterations, eval_episodes, device)
+    cfg, spec = _run_setup(TrainRunConfig(), overrides, max_iterations, envs, device, backend,
+                           seed, checkpoint, log_root, eval_episodes)  # fmt: skip
+    summary = train_healthy_and_ship(cfg, spec, overrides or [])
     if as_json:
         print_json(summary)
         return
-    console.print(f"run dir: {result.run_dir}")
-    console.print(
-        f"{result.env_steps:,} env steps in {result.wall_s:.0f} s "
-        f"({result.steps_per_s / 1e3:.1f}k env-steps/s in the loop); "
-        f"last mean episode length {result.final_mean_length_s:.1f} s"
-    )
+    _print_run(summary)
     if "play" in summary:
         _print_play(summary["play"])
+
+
+def check_train_args(
+    envs: int | None, max_iterations: int | None, eval_episodes: int, device: str
+) -> None:
+    """train-healthy's numbers, refused before anything is built: counts >= 1, a real device."""
+    if envs is not None:
+        at_least("--envs", envs)
+    if max_iterations is not None:
+        at_least("--max-iterations", max_iterations)
+    at_least("--eval-episodes", eval_episodes, 0)
+    check_torch_device(device)
+
+
+@friendly_errors
+def train_failure(
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Config overrides key=value, e.g. bank.structure=conditioned "
+            "bank.detection_delay_s=[0.1,0.6] agent.trainer.timesteps=12000."
+        ),
+    ] = None,
+    envs: Annotated[
+        int | None,
+        typer.Option("--envs", "-n", help="Parallel envs (default: 4096 on CUDA, 16 on CPU)."),
+    ] = None,
+    device: DeviceOpt = "cpu",
+    backend: BackendOpt = "auto",
+    seed: SeedOpt = 0,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Resume from a train-failure checkpoint (agent_<t>.pt).")
+    ] = None,
+    max_iterations: Annotated[
+        int | None,
+        typer.Option(
+            help="PPO iterations (timesteps = iterations * rollouts); overrides agent.trainer.timesteps."
+        ),
+    ] = None,
+    log_root: Annotated[Path, typer.Option(help="Root of the run directories.")] = Path(
+        "logs/skrl"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the failure-policy bank: one expert per fault-candidate joint, all in one PPO run.
+
+    Every episode gets a fault; the healthy policy drives until the onset plus a detection
+    delay (bank.detection_delay_s), then the failed joint's expert takes over. Experts start
+    as the healthy policy (bank.healthy_policy, default: the shipped one). Writes the run dir
+    like train-healthy, plus bank.pt (deployable: `h1fault closed-loop --bank`) and bank.json.
+
+    Example: h1fault train-failure --device cuda --envs 4096 bank.structure=experts agent.trainer.timesteps=12000
+    """
+    from h1fault.rl.failure import FailureRunConfig
+    from h1fault.rl.ship import train_failure_and_ship
+
+    check_train_args(envs, max_iterations, 0, device)
+    cfg, spec = _run_setup(FailureRunConfig(), overrides, max_iterations, envs, device, backend,
+                           seed, checkpoint, log_root, 0)  # fmt: skip
+    summary = train_failure_and_ship(cfg, spec, overrides or [])
+    if as_json:
+        print_json(summary)
+        return
+    _print_run(summary)
+    console.print(
+        f"bank: {summary['bank']} ({summary['structure']}, {len(summary['joints'])} experts)"
+    )
+
+
+def _run_setup(cfg, overrides, max_iterations, envs, device, backend, seed, checkpoint,
+               log_root, eval_episodes):  # fmt: skip
+    """Resolve overrides and options into (config, RunSpec)."""
+    from h1fault.config import apply_overrides
+    from h1fault.rl.failure import with_timesteps
+    from h1fault.rl.ship import RunSpec, default_num_envs
+
+    cfg = apply_overrides(cfg, overrides or [])
+    if max_iterations is not None:
+        cfg = with_timesteps(cfg, max_iterations * cfg.agent.ppo.rollouts)
+    spec = RunSpec(
+        num_envs=envs if envs is not None else default_num_envs(device), device=device,
+        backend=backend, seed=seed, checkpoint=str(checkpoint) if checkpoint else None,
+        log_root=str(log_root), eval_episodes=eval_episodes,
+    )  # fmt: skip
+    return cfg, spec
+
+
+def _print_run(d: dict) -> None:
+    console.print(f"run dir: {escape(str(d['run_dir']))}")
+    console.print(
+        f"{d['env_steps']:,} env steps in {d['wall_clock_s']:.0f} s "
+        f"({d['train_env_steps_per_s'] / 1e3:.1f}k env-steps/s in the loop); "
+        f"last mean episode length {d['final_mean_episode_length_s']:.1f} s"
+    )
 
 
 @friendly_errors
@@ -139,6 +208,8 @@ def play(
     from h1fault.rl.play import play as run
     from h1fault.rl.policy import load_policy
 
+    at_least("--episodes", episodes)
+    check_torch_device(device)
     policy = load_policy(checkpoint, device=device)
     report = run(policy, episodes=episodes, device=device, backend=backend, seed=seed,
                  faults=faults, video=video)  # fmt: skip
@@ -148,7 +219,7 @@ def play(
         return
     _print_play(data)
     if video:
-        err_console.print(f"video: {video}")
+        err_console.print(f"video: {escape(str(video))}")
 
 
 def _print_play(d: dict) -> None:

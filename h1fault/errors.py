@@ -7,3 +7,7 @@ class H1FaultError(Exception):
     The CLI prints ``error: <message>`` on one line and exits with code 1; the traceback is
     shown only with ``--debug``. Messages name the offending thing (file, key, joint, shape).
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C / SIGTERM, with a line saying what was kept (the CLI prints it and exits 130)."""

@@ -13,6 +13,7 @@ by the tile budget; the output is written to a temporary file and renamed at the
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import sys
@@ -26,7 +27,13 @@ import h5py
 import numpy as np
 
 from h1fault.console import byte_progress
-from h1fault.data.h5io import RawInfo, first_line, open_h5, read_raw_info, remove_if_exists
+from h1fault.data.h5io import (
+    RawInfo,
+    is_checksum_error,
+    open_h5,
+    read_error_text,
+    read_raw_info,
+)
 from h1fault.data.scan import CATEGORIES, FLAG_BYTES, RawScan, scan_raw
 from h1fault.data.schema import (
     DATASET_FORMAT,
@@ -36,6 +43,7 @@ from h1fault.data.schema import (
     to_json,
 )
 from h1fault.errors import H1FaultError
+from h1fault.fileio import check_output_file, io_error_text, stale_temp_files, temp_path
 
 _SUB_ROWS = 8192
 """Rows per BLAS call when accumulating statistics (float32 partial sums stay accurate)."""
@@ -59,7 +67,8 @@ class BuildConfig:
     def validate(self) -> None:
         """One-line error for impossible settings."""
         f = self.split_fractions
-        if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1.0) > 1e-6 or f[0] <= 0:
+        finite = len(f) == 3 and all(math.isfinite(x) for x in f)
+        if not finite or min(f) < 0 or abs(sum(f) - 1.0) > 1e-6 or f[0] <= 0:
             raise H1FaultError(
                 f"split fractions must be three shares >= 0 summing to 1 with train > 0, got {f}"
             )
@@ -91,6 +100,8 @@ class BuildResult:
     """Unfinished episodes dropped (``--allow-partial``)."""
     warnings: list[str] = field(default_factory=list)
     """Problems the stats checks will fail on (the build itself went through)."""
+    notes: list[str] = field(default_factory=list)
+    """Housekeeping done on the way (stale temporary files of a killed build removed)."""
 
     @property
     def mb_per_s(self) -> float:
@@ -148,20 +159,27 @@ def build_dataset(
         raise H1FaultError("the same raw file is given twice")
     if out.resolve() in resolved:
         raise H1FaultError(f"--out {out} is one of the inputs")
-    if not out.parent.exists():
-        raise H1FaultError(f"output folder {out.parent} does not exist")
-    if out.exists() and not force:
-        remove_if_exists(out, force)
+    check_output_file(out, force)  # a directory or unwritable folder fails now, not after the build
+    notes = _remove_stale_temp_files(out)
     start_time = time.perf_counter()
-    files = [open_h5(p) for p in paths]
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    files = []
+    try:
+        files.extend(open_h5(p) for p in paths)
+    except BaseException:
+        for f in files:
+            f.close()
+        raise
+    tmp = temp_path(out)
+    reading = paths[0]  # the source being read, to name it in a checksum error
     try:
         infos = [read_raw_info(f, p) for f, p in zip(files, paths, strict=True)]
         _check_compatible(infos)
         flag_bytes = sum(i.num_steps * i.num_envs * FLAG_BYTES for i in infos)
+        scans = []
         with byte_progress("scan", flag_bytes, progress) as advance:
-            scans = [scan_raw(f, i, cfg.allow_partial, advance=advance)
-                     for f, i in zip(files, infos, strict=True)]  # fmt: skip
+            for f, i in zip(files, infos, strict=True):
+                reading = i.path
+                scans.append(scan_raw(f, i, cfg.allow_partial, advance=advance))
         table, src_offsets = _combine(scans)
         table["split"] = assign_splits(table["fault_joint"], cfg.split_fractions, cfg.seed)
         m = int(src_offsets[-1])
@@ -182,6 +200,7 @@ def build_dataset(
             g.create_dataset("episodes", data=table)
             with byte_progress("build", obs_bytes, progress) as advance:
                 for si, (f, scan) in enumerate(zip(files, scans, strict=True)):
+                    reading = scan.info.path
                     sel = table["source"] == si
                     try:
                         _pass2(f, scan, table[sel], int(src_offsets[si]), (d_obs, d_label, d_sat),
@@ -202,9 +221,11 @@ def build_dataset(
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(exc, OSError | KeyError):
-            raise H1FaultError(f"I/O error while building {out}: {first_line(exc)}") from exc
-        raise
+        if isinstance(exc, H1FaultError) or not isinstance(exc, OSError | KeyError | RuntimeError):
+            raise
+        if is_checksum_error(exc):
+            raise H1FaultError(f"cannot read {reading}: {read_error_text(exc)}") from exc
+        raise H1FaultError(f"building {out} failed: {io_error_text(exc)}") from exc
     finally:
         for f in files:
             f.close()
@@ -220,7 +241,24 @@ def build_dataset(
     from h1fault.data.stats import quick_warnings
 
     result.warnings = quick_warnings(out)
+    result.notes = notes
     return result
+
+
+def _remove_stale_temp_files(out: Path) -> list[str]:
+    """Delete the ``.NAME.tmp-PID`` files a killed build of ``out`` left behind (their process is
+    gone); one note per file."""
+    notes = []
+    for stale in stale_temp_files(out):
+        try:
+            size = stale.stat().st_size
+            stale.unlink()
+        except OSError as exc:
+            notes.append(f"could not remove {stale} left by an interrupted build: "
+                         f"{io_error_text(exc)}")  # fmt: skip
+            continue
+        notes.append(f"removed {stale} ({size / 1e6:,.1f} MB) left by an interrupted build")
+    return notes
 
 
 def _combine(scans: list[RawScan]) -> tuple[np.ndarray, np.ndarray]:

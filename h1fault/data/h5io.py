@@ -21,6 +21,7 @@ from h1fault.data.schema import (
     RAW_STEP_DATASETS,
 )
 from h1fault.errors import H1FaultError
+from h1fault.fileio import io_error_text
 
 
 def open_h5(path: str | Path) -> h5py.File:
@@ -57,6 +58,20 @@ def first_line(exc: BaseException) -> str:
     """First line of an exception's message (or its type name)."""
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def is_checksum_error(exc: BaseException) -> bool:
+    """HDF5's report of a chunk whose fletcher32 checksum does not match (or whose filter failed
+    otherwise: the stored bytes are not what was written)."""
+    text = str(exc)
+    return "filter returned failure during read" in text or "checksum" in text.lower()
+
+
+def read_error_text(exc: BaseException) -> str:
+    """One line for a failed read: corrupt chunks named as such, else :func:`io_error_text`."""
+    if is_checksum_error(exc):
+        return "checksum mismatch: the data on disk was corrupted after it was written"
+    return io_error_text(exc)
 
 
 def json_attr(f: h5py.File, key: str, path: Path, default: Any = ...) -> Any:
@@ -111,8 +126,17 @@ class RawInfo:
 
 
 def read_raw_info(f: h5py.File, path: str | Path) -> RawInfo:
-    """Validate a raw file's layout and read its attrs; one-line error naming what is wrong."""
-    path = Path(path)
+    """Validate a raw file's layout and read its attrs; one-line error naming what is wrong
+    (also for HDF5 structures that cannot be read: a damaged header, heap or B-tree)."""
+    try:
+        return _read_raw_info(f, Path(path))
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise H1FaultError(
+            f"cannot read {path} (corrupt HDF5 file?): {read_error_text(exc)}"
+        ) from exc
+
+
+def _read_raw_info(f: h5py.File, path: Path) -> RawInfo:
     fmt = file_format(f)
     if fmt == DATASET_FORMAT:
         raise H1FaultError(f"{path} is a built dataset; expected a raw collect file")
@@ -181,6 +205,15 @@ def check_dataset_layout(
 
     Shared by ``dataset stats`` and the discriminator's reader. Returns M, the sample count.
     """
+    try:
+        return _check_dataset_layout(f, path, required_fields)
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise H1FaultError(
+            f"cannot read {path} (corrupt HDF5 file?): {read_error_text(exc)}"
+        ) from exc
+
+
+def _check_dataset_layout(f: h5py.File, path: Path, required_fields: tuple[str, ...]) -> int:
     fmt = file_format(f)
     if fmt == RAW_FORMAT:
         raise H1FaultError(
@@ -234,9 +267,12 @@ def fill_episode_defaults(rows: np.ndarray) -> np.ndarray:
 
 def remove_if_exists(path: Path, force: bool) -> None:
     """Refuse to clobber ``path`` unless ``force``; with ``force`` delete it."""
+    if path.is_dir():
+        raise H1FaultError(f"--out {path} is a directory; give a file name")
     if path.exists():
         if not force:
             raise H1FaultError(f"{path} exists; pass --force to overwrite it")
-        if path.is_dir():
-            raise H1FaultError(f"{path} is a directory")
-        os.remove(path)
+        try:
+            os.remove(path)
+        except OSError as exc:
+            raise H1FaultError(f"cannot replace {path}: {io_error_text(exc)}") from None

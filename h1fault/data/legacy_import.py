@@ -22,6 +22,7 @@ of the observation (positions, velocities, last actions, torques) are reordered 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from h1fault.sim.model import (
     NUM_JOINTS,
     joint_index,
 )
+from h1fault.validate import number_in
 
 JOINT_BLOCKS = (12, 31, 50, 69)
 """First column of the 19-wide joint blocks of the 88-dim observation (pos, vel, action, torque)."""
@@ -103,6 +105,15 @@ class ImportConfig:
                 f"--events-layout must be one of {', '.join(EVENT_LAYOUTS)}, "
                 f"got {self.events_layout}"
             )
+        number_in("--control-dt", self.control_dt, 0.0, lo_open=True)
+        if self.p_fault is not None:
+            number_in("--p-fault", self.p_fault, 0.0, 1.0)
+        for name, pair, hi in (("--onset-window", self.onset_window_s, math.inf),
+                               ("--scale-range", self.scale_range, 1.0)):  # fmt: skip
+            if pair is not None:
+                lo_v = number_in(name, pair[0], 0.0, hi)
+                if number_in(name, pair[1], 0.0, hi) < lo_v:
+                    raise H1FaultError(f"{name} must be low,high with low <= high, got {pair}")
 
 
 @dataclass(frozen=True)

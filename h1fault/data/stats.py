@@ -38,9 +38,9 @@ from h1fault.data.h5io import (
     check_dataset_layout,
     file_format,
     fill_episode_defaults,
-    first_line,
     json_attr,
     open_h5,
+    read_error_text,
     read_raw_info,
 )
 from h1fault.data.scan import CATEGORIES, CATEGORY_TEXT, FLAG_BYTES, scan_raw
@@ -147,8 +147,8 @@ def summarize(
         if fmt == DATASET_FORMAT:
             return _summarize_dataset(f, path, read_arrays, progress)
         raise H1FaultError(f"{path} is neither an h1fault dataset nor a raw file (format {fmt!r})")
-    except (OSError, KeyError, ValueError) as exc:
-        raise H1FaultError(f"cannot read {path} (corrupt file?): {first_line(exc)}") from exc
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise H1FaultError(f"cannot read {path} (corrupt file?): {read_error_text(exc)}") from exc
     finally:
         f.close()
 
@@ -329,7 +329,7 @@ def check_joint_distribution(
         checks.append(
             Check("joint_distribution", "pass", f"{desc}; {how} p={p:.3g} >= {threshold:g}")
         )
-    miss_chance = c * (1 - 1 / c) ** n if c > 1 else 0.0
+    miss_chance = min(1.0, c * (1 - 1 / c) ** n) if c > 1 else 0.0  # union bound: cap at 1
     if absent and miss_chance < threshold:
         listed = ", ".join(joint_label(j, names) for j in absent[:6])
         more = f" and {len(absent) - 6} more" if len(absent) > 6 else ""

@@ -8,13 +8,21 @@ build refuses unless ``--allow-partial``. h5py releases the GIL while it writes,
 costs the simulation loop almost nothing; only a full queue (disk slower than the sim) blocks
 :meth:`RawWriter.put`.
 
-Uncompressed datasets are allocated in full when the file is created, so writing a batch never
-changes the file's metadata except the events table and two attrs, which change only right
-before each flush; a process killed between flushes leaves the file as of the last flush.
+Every step dataset carries per-chunk fletcher32 checksums by default (``checksum``), so a byte
+flipped on disk is a read error in build and stats instead of silently wrong data. Chunks are
+then allocated as they are written: the chunk index, the events table and two attrs change
+between flushes, and a process killed between flushes leaves the file as of the last flush.
+Without checksums and compression the datasets are allocated in full (sparse) up front.
+
+The raw-data chunk cache is off (``rdcc_nbytes=0``): a batch is one row of whole chunks, so
+caching buys nothing, and a failed write (disk full) raises at the write instead of being lost
+in a dataset's destructor. A write error stops the writer: the file keeps the attrs of the last
+good flush, is never marked ``complete`` and stays readable as a partial file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -37,6 +45,7 @@ from h1fault.data.schema import (
     to_json,
 )
 from h1fault.errors import H1FaultError
+from h1fault.fileio import io_error_text
 
 COMPRESSIONS = ("none", "lzf", "gzip")
 
@@ -55,6 +64,8 @@ class WriterConfig:
     """Envs per chunk along N (``dataset build`` reads one env block at a time)."""
     queue_batches: int = 4
     """Batches that may wait for the writer before the simulation blocks (bounded queue)."""
+    checksum: bool = True
+    """Per-chunk fletcher32 checksums on the step datasets (corruption is a read error)."""
 
     def validate(self) -> None:
         """One-line error for impossible settings."""
@@ -169,10 +180,16 @@ class RawWriter:
             raise H1FaultError(f"output folder {self.path.parent} does not exist")
         remove_if_exists(self.path, force)
         try:
-            self._file = h5py.File(self.path, "w")
+            self._file = open_for_write(self.path)
         except OSError as exc:
-            raise H1FaultError(f"cannot create {self.path}: {exc}") from None
-        self._create(attrs)
+            raise H1FaultError(f"cannot create {self.path}: {io_error_text(exc)}") from None
+        try:
+            self._create(attrs)
+        except Exception as exc:  # noqa: BLE001 - disk full while laying out the file
+            _close_quietly(self._file)
+            with contextlib.suppress(OSError):  # a half-made file would only block the next run
+                self.path.unlink()
+            raise H1FaultError(f"cannot create {self.path}: {io_error_text(exc)}") from exc
         self.steps_written = 0
         """Steps written and flushed so far."""
         self.bytes_written = 0
@@ -183,6 +200,8 @@ class RawWriter:
         """Seconds the caller spent blocked in :meth:`put` (the queue was full)."""
         self.write_s = 0.0
         """Seconds the writer thread spent writing and flushing."""
+        self.events_written = 0
+        """Event rows written and flushed so far."""
         self._error: BaseException | None = None
         self._queue: queue.Queue[StepBatch | None] = queue.Queue(maxsize=cfg.queue_batches)
         self._thread = threading.Thread(target=self._run, name="h1fault-raw-writer", daemon=True)
@@ -194,25 +213,14 @@ class RawWriter:
         cfg, f = self.cfg, self._file
         t, n = self.num_steps, self.num_envs
         ct, cn = min(cfg.flush_steps, t), min(cfg.env_block, n)
-        comp: dict[str, Any] = {}
-        if cfg.compression == "gzip":
-            comp = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
-        elif cfg.compression == "lzf":
-            comp = {"compression": "lzf", "shuffle": True}
-        else:
-            # allocate everything now: later writes never touch metadata (kill-safe)
-            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-            comp = {"dcpl": dcpl, "fill_time": "never"}
-        f.create_dataset("obs", shape=(t, n, OBS_DIM), dtype=cfg.dtype, chunks=(ct, cn, OBS_DIM),
-                         **comp)  # fmt: skip
+        obs = f.create_dataset("obs", shape=(t, n, OBS_DIM), dtype=cfg.dtype,
+                               chunks=(ct, cn, OBS_DIM), **_storage(cfg))  # fmt: skip
+        self._dsets = {"obs": obs}
         for name, dtype in RAW_STEP_DATASETS.items():
-            if cfg.compression == "none":
-                dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-                dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-                comp = {"dcpl": dcpl, "fill_time": "never"}
-            f.create_dataset(name, shape=(t, n), dtype=dtype, chunks=(ct, cn), **comp)
-        f.create_dataset("events", shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE, chunks=(1024,))
+            self._dsets[name] = f.create_dataset(name, shape=(t, n), dtype=dtype, chunks=(ct, cn),
+                                                 **_storage(cfg))  # fmt: skip
+        self._events = f.create_dataset("events", shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE,
+                                        chunks=(1024,))  # fmt: skip
         f.attrs["format"] = RAW_FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["num_envs"] = n
@@ -223,6 +231,7 @@ class RawWriter:
         f.attrs["obs_dtype"] = cfg.dtype
         f.attrs["compression"] = cfg.compression
         f.attrs["flush_steps"] = cfg.flush_steps
+        f.attrs["checksum"] = "fletcher32" if cfg.checksum else "none"
         for key, value in attrs.items():
             f.attrs[key] = _attr_value(value)
         f.flush()
@@ -256,18 +265,29 @@ class RawWriter:
             except queue.Full:
                 continue
         self._thread.join()
-        try:
-            if self._error is None and complete:
-                if self.steps_written != self.num_steps:
-                    raise H1FaultError(
-                        f"{self.path}: only {self.steps_written} of {self.num_steps} steps "
-                        "written; not marked complete"
-                    )
+        if self._error is None and complete and self.steps_written != self.num_steps:
+            _close_quietly(self._file)
+            raise H1FaultError(
+                f"{self.path}: only {self.steps_written} of {self.num_steps} steps written; "
+                "not marked complete"
+            )
+        if self._error is None and complete:
+            try:
+                # every batch is flushed by now; only this attr (written last) makes it complete
                 self._file.attrs["complete"] = True
-            self._file.close()
-        except H1FaultError:
-            self._file.close()
-            raise
+                self._file.flush()
+            except Exception as exc:  # noqa: BLE001 - disk full on the last metadata write
+                self._error = exc
+                with contextlib.suppress(Exception):  # best effort after a write error
+                    del self._file.attrs["complete"]
+        if self._error is not None:
+            self._restore_attrs()
+            _close_quietly(self._file)
+        else:
+            try:
+                self._file.close()
+            except Exception as exc:  # noqa: BLE001
+                self._error = exc
         self._raise_if_failed()
 
     def __enter__(self) -> RawWriter:
@@ -280,8 +300,18 @@ class RawWriter:
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             err = self._error
-            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise H1FaultError(f"writing {self.path} failed: {msg}") from err
+            raise H1FaultError(
+                f"writing {self.path} failed: {io_error_text(err)}; it holds the "
+                f"{self.steps_written} steps flushed before, without the 'complete' flag "
+                "(build it with --allow-partial)"
+            ) from err
+
+    def _restore_attrs(self) -> None:
+        """After a failed write: put back the counts of the last good flush (a later metadata
+        flush, e.g. at close, must not claim rows that never reached the disk)."""
+        with contextlib.suppress(Exception):  # best effort after a write error
+            self._file.attrs.modify("num_steps_written", np.int64(self.steps_written))
+            self._file.attrs.modify("num_events_written", np.int64(self.events_written))
 
     # -- writer thread ---------------------------------------------------------------------------
     def _run(self) -> None:
@@ -308,30 +338,57 @@ class RawWriter:
             raise RuntimeError(f"batch starts at step {t0}, expected {self.steps_written}")
         if t0 + k > self.num_steps:
             raise RuntimeError(f"batch ends at step {t0 + k} > planned {self.num_steps}")
-        f["obs"][t0 : t0 + k] = obs
+        d = self._dsets
+        d["obs"][t0 : t0 + k] = obs
         nbytes = obs.nbytes
         flags = {}
         for name in RAW_STEP_DATASETS:
             arr = flags[name] = _as_numpy(batch.flags[name])
-            f[name][t0 : t0 + k] = arr
+            d[name][t0 : t0 + k] = arr
             nbytes += arr.nbytes
         rows = events_to_rows(batch.events)
         if batch.onset is not None:
             nominal = None if batch.nominal_limits is None else _as_numpy(batch.nominal_limits)
             dense = onset_rows(t0, _as_numpy(batch.onset), flags, nominal)
             rows = np.concatenate([rows, dense]) if len(rows) else dense
+        e1 = self.events_written + len(rows)
         if len(rows):
-            ev = f["events"]
-            e0 = ev.shape[0]
-            ev.resize((e0 + len(rows),))
-            ev[e0:] = rows
+            ev = self._events
+            ev.resize((e1,))
+            ev[self.events_written :] = rows
             nbytes += rows.nbytes
-            f.attrs.modify("num_events_written", np.int64(e0 + len(rows)))
+            f.attrs.modify("num_events_written", np.int64(e1))
         f.attrs.modify("num_steps_written", np.int64(t0 + k))
         f.flush()
-        self.steps_written = t0 + k
+        self.steps_written, self.events_written = t0 + k, e1
         self.bytes_written += nbytes
         self.write_s += time.perf_counter() - start
+
+
+def open_for_write(path: Path) -> h5py.File:
+    """Create the raw file (tests replace this to simulate a full disk)."""
+    return h5py.File(path, "w", rdcc_nbytes=0)
+
+
+def _storage(cfg: WriterConfig) -> dict[str, Any]:
+    """create_dataset keywords of a step dataset: filters, or full early allocation."""
+    if cfg.compression == "gzip":
+        return {"compression": "gzip", "compression_opts": 4, "shuffle": True,
+                "fletcher32": cfg.checksum}  # fmt: skip
+    if cfg.compression == "lzf":
+        return {"compression": "lzf", "shuffle": True, "fletcher32": cfg.checksum}
+    if cfg.checksum:  # filtered chunks are allocated as written (early would write them all)
+        return {"fletcher32": True}
+    # allocate everything now (sparse): later writes never touch metadata (kill-safe)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    return {"dcpl": dcpl, "fill_time": "never"}
+
+
+def _close_quietly(f: h5py.File) -> None:
+    """Close after a write error; its final metadata flush may fail again (disk still full)."""
+    with contextlib.suppress(Exception):  # best effort after a write error
+        f.close()
 
 
 def _attr_value(value: Any) -> Any:

@@ -15,18 +15,20 @@ Layout (``torch.save``; read back with ``torch.load(..., weights_only=True)``)::
 
 from __future__ import annotations
 
+import io
 import pickle
-from dataclasses import dataclass, field
+import zipfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 
 from h1fault.console import resolve_device
-from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
-from h1fault.disc.decision import DecisionRule
+from h1fault.disc.dataset import DiscDataset, SplitData
+from h1fault.disc.meta import DiscMeta
 from h1fault.disc.model import DiscriminatorNet
 from h1fault.errors import H1FaultError
+from h1fault.fileio import write_bytes_atomic
 
 CKPT_FORMAT = "h1fault-disc"
 CKPT_FORMAT_VERSION = 1
@@ -44,65 +46,11 @@ RULE_KEYS = ("persistence", "latch", "features")
 """Meta keys added later: optional on load (defaults 1, false and "raw")."""
 
 
-@dataclass(frozen=True)
-class DiscMeta:
-    """What a checkpoint says about itself besides its weights."""
-
-    obs_dim: int
-    """Observation width the model expects (88)."""
-    hidden_size: int
-    """GRU hidden units."""
-    num_layers: int
-    """GRU layers."""
-    class_joints: tuple[int, ...]
-    """Model joint index per class, -1 for class 0 (healthy)."""
-    class_names: tuple[str, ...]
-    """Class names, healthy first."""
-    control_dt: float
-    """Seconds per step of the data it was trained on."""
-    fault_threshold: float
-    """Default decision threshold (see :func:`h1fault.disc.model.decide`)."""
-    train_labels: str
-    """Target definition used in training: saturation or onset."""
-    persistence: int = 1
-    """Default decision rule: steps a raw fault decision must persist before it is declared."""
-    latch: bool = False
-    """Default decision rule: the first declaration stands until the episode ends."""
-    features: str = "raw"
-    """Derived input features inside the model (:mod:`h1fault.disc.features`)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Config, dataset path, epoch, val metrics, calibration (informational)."""
-
-    @property
-    def classes(self) -> ClassSpec:
-        return ClassSpec(joints=self.class_joints, names=self.class_names)
-
-    @property
-    def rule(self) -> DecisionRule:
-        """The checkpoint's decision rule (threshold, persistence, latch)."""
-        return DecisionRule(self.fault_threshold, self.persistence, self.latch)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "obs_dim": self.obs_dim,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "class_joints": list(self.class_joints),
-            "class_names": list(self.class_names),
-            "control_dt": self.control_dt,
-            "fault_threshold": self.fault_threshold,
-            "train_labels": self.train_labels,
-            "persistence": self.persistence,
-            "latch": self.latch,
-            "features": self.features,
-            **self.extra,
-        }
-
-
 def save_checkpoint(path: str | Path, net: DiscriminatorNet, meta: DiscMeta) -> Path:
-    """Write ``net`` and ``meta`` to ``path`` (parent dirs created)."""
+    """Write ``net`` and ``meta`` to ``path`` atomically (a crash or a full disk mid-write never
+    leaves a half checkpoint, nor a temp file; the disk error is one line). The folder must exist.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     blob = {
         "format": CKPT_FORMAT,
@@ -110,10 +58,9 @@ def save_checkpoint(path: str | Path, net: DiscriminatorNet, meta: DiscMeta) -> 
         "state_dict": state,
         "meta": meta.to_dict(),
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint as best.pt
-    return path
+    buf = io.BytesIO()  # serialise in memory: the file itself is written by plain Python I/O
+    torch.save(blob, buf)
+    return write_bytes_atomic(path, buf.getbuffer())
 
 
 def load_checkpoint(
@@ -121,13 +68,21 @@ def load_checkpoint(
 ) -> tuple[DiscriminatorNet, DiscMeta]:
     """Load a checkpoint written by :func:`save_checkpoint`; anything else is a one-line error."""
     path = Path(path)
+    if path.is_dir():
+        raise H1FaultError(f"{path} is a directory, expected a checkpoint file (.pt)")
     if not path.is_file():
         raise H1FaultError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise H1FaultError(f"{path} is not a discriminator checkpoint (not a torch.save archive)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise H1FaultError(f"{path}: not a readable discriminator checkpoint ({first})") from None
+    except pickle.UnpicklingError:
+        raise H1FaultError(
+            f"{path} is not a discriminator checkpoint: it holds pickled objects besides tensors "
+            "and plain containers, and h1fault never unpickles those"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile):
+        raise H1FaultError(f"{path}: damaged or truncated checkpoint archive") from None
     if not isinstance(blob, dict) or blob.get("format") != CKPT_FORMAT:
         got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise H1FaultError(f"{path}: not a discriminator checkpoint (format {got!r})")
@@ -184,6 +139,11 @@ def load_checkpoint(
                 f"{path}: weight '{k}' has shape {tuple(state[k].shape)}, meta implies "
                 f"{tuple(v.shape)}"
             )
+    bad = [k for k in expected if state[k].is_floating_point() and not state[k].isfinite().all()]
+    if bad:
+        raise H1FaultError(
+            f"{path}: weights contain NaN or Inf ({', '.join(bad[:3])}); training diverged?"
+        )
     net.load_state_dict({k: state[k] for k in expected})
     return net.to(device).eval(), meta
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 from h1fault.config import apply_overrides as apply_config_overrides
@@ -59,8 +60,10 @@ class DiscConfig:
     """After training, pick the decision rule on val (as disc calibrate) and store it in best.pt;
     false keeps fault_threshold/persistence/latch above."""
     features: str = "pd"
-    """Model inputs: raw (the 88 observations) or pd (plus each joint's PD position error and
-    torque residual, computed inside the model; see h1fault.disc.features)."""
+    """Model inputs: raw (the 88 observations), pd (plus each joint's PD position error and
+    torque residual), or phys (policy-invariant: per joint the torque shortfall over its noise
+    bound, torque and command over the nominal limit, plus gravity; no gait inputs). All are
+    computed inside the model (h1fault.disc.features)."""
     std_floor: float = 1e-2
     """Lower bound on the normalisation std, so near-constant features do not blow up."""
     select_metric: str = "calibrated"
@@ -72,6 +75,13 @@ class DiscConfig:
     """Torch device: auto (cuda if available), cpu, cuda or cuda:N."""
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise H1FaultError(f"disc config: {f.name} must be a finite number, got {value}")
+        for name in ("weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise H1FaultError(f"disc config: {name} must be >= 0, got {getattr(self, name)}")
         positive = ("hidden_size", "num_layers", "chunk_len", "batch_lanes", "epochs")
         for name in (*positive, "persistence"):
             if getattr(self, name) < 1:

@@ -152,6 +152,8 @@ class DiscDataset:
     def __init__(self, path: str | Path) -> None:
 
         self.path = Path(path)
+        if self.path.is_dir():
+            raise H1FaultError(f"{self.path} is a directory, expected a built dataset (.h5)")
         if not self.path.is_file():
             raise H1FaultError(f"dataset not found: {self.path}")
         with open_h5(self.path) as f:
@@ -220,7 +222,7 @@ class DiscDataset:
             new_run = np.ones(len(idx), dtype=bool)
             new_run[1:] = start[1:] != start[:-1] + length[:-1]
             first = np.flatnonzero(new_run)
-            ends = np.append(first[1:], len(idx))
+            ends = np.append(first[1:], len(idx)) if len(idx) else first  # empty split
             label_ds, sat_ds = f["label"], f["saturated"]
             pos = 0
             for i0, i1 in zip(first.tolist(), ends.tolist(), strict=True):

@@ -10,17 +10,33 @@ from typing import Any
 
 import numpy as np
 
-from h1fault.disc.calibrate import calibrate, rule_of
-from h1fault.disc.checkpoint import load_split_for_checkpoint
+from h1fault.console import resolve_device
+from h1fault.disc.calibrate import calibrate
+from h1fault.disc.checkpoint import check_compatible
+from h1fault.disc.dataset import DiscDataset
 from h1fault.disc.decision import DecisionRule
+from h1fault.disc.detector import load_any
 from h1fault.disc.metrics import EvalArrays, evaluate_predictions
-from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer
+from h1fault.disc.residual import for_classes
+from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer, rule_of
 from h1fault.disc.streaming import stream_split_decisions
 from h1fault.errors import H1FaultError
+from h1fault.fileio import io_error_text
 from h1fault.sim.model import JOINT_NAMES, MODEL_TO_ISAACLAB
+from h1fault.validate import at_least, number_in
 
 SWEEP = (0.0, 0.5, 0.7, 0.9, 0.95, 0.99)
 """Fault thresholds scored by ``threshold_sweep`` (plus the one in use)."""
+
+
+def check_plots_dir(path: str | Path) -> Path:
+    """The ``--plots`` folder: an existing folder, or a new one in an existing folder."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise H1FaultError(f"--plots {p} is a file; give a folder for the PNGs")
+    if not p.parent.is_dir():
+        raise H1FaultError(f"--plots: folder {p.parent} does not exist")
+    return p
 
 
 def evaluate(
@@ -48,8 +64,25 @@ def evaluate(
     :func:`~h1fault.disc.calibrate.calibrate` picks on that split (``fa_target``: its
     false-alarm target). ``target_labels`` defaults to the checkpoint's.
     """
-    net, meta, ds, data, dev = load_split_for_checkpoint(checkpoint, dataset, split, device)
+    at_least("--envs", num_envs)
+    number_in("--window", window_s, 0.0, lo_open=True)
+    if plots_dir is not None:
+        check_plots_dir(plots_dir)
+    dev = resolve_device(device)
+    net, meta = load_any(checkpoint, dev)
+    ds = DiscDataset(dataset)
+    if meta.features == "residual":  # per-joint physics: scores any candidate list
+        net, meta = for_classes(net, meta, ds.classes)
+    check_compatible(meta, ds, checkpoint)
+    data = ds.load_split(split)
+    if data.num_episodes == 0:
+        raise H1FaultError(f"{dataset}: the {split} split has no episodes")
     calibration = None
+    if pick_on is not None and meta.features == "residual":
+        raise H1FaultError(
+            "--pick-on re-picks a GRU's rule; a residual detector's gate, smoothing and rule are "
+            "picked together by `h1fault disc calibrate residual DATASET`"
+        )
     if pick_on is not None:
         if (fault_threshold, persistence, latch) != (None, None, None):
             raise H1FaultError(
@@ -98,9 +131,13 @@ def evaluate(
         LATCHES,
     )
     report["checkpoint"] = str(checkpoint)
+    report["detector"] = "residual" if meta.features == "residual" else "gru"
     report["dataset"] = str(dataset)
     if plots_dir is not None:
-        report["plots"] = [str(p) for p in write_plots(report, arrays, plots_dir)]
+        try:
+            report["plots"] = [str(p) for p in write_plots(report, arrays, plots_dir)]
+        except OSError as exc:
+            raise H1FaultError(f"cannot write plots to {plots_dir}: {io_error_text(exc)}") from None
     return report
 
 
@@ -111,8 +148,8 @@ def write_plots(report: dict[str, Any], arrays: EvalArrays, out_dir: str | Path)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_plots_dir(out_dir)
+    out_dir.mkdir(exist_ok=True)
     names = report["classes"]
     dt = report["control_dt"]
     paths = []

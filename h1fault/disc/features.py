@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from h1fault.disc.h1_constants import NUM_JOINTS, pd_constants
 from h1fault.errors import H1FaultError
 
-FEATURE_SETS = ("raw", "pd")
+FEATURE_SETS = ("raw", "pd", "phys")
 """Values of ``DiscConfig.features``."""
-NUM_JOINTS = 19
 JOINT_POS, JOINT_VEL, LAST_ACTION, TORQUE = 12, 31, 50, 69
 """First column of each per-joint block of the 88 observations."""
 
@@ -37,31 +37,9 @@ def feature_dim(features: str, obs_dim: int = 88) -> int:
         return obs_dim
     if features == "pd":
         return obs_dim + 2 * NUM_JOINTS
+    if features == "phys":
+        return 3 * NUM_JOINTS + 3
     raise H1FaultError(f"unknown feature set '{features}' ({', '.join(FEATURE_SETS)})")
-
-
-def pd_constants(action_scale: float = 0.5) -> dict[str, torch.Tensor]:
-    """PD constants of the simulated H1 (MuJoCo position actuators, model joint order)."""
-    from h1fault.sim.model import default_joint_pos, load_model, nominal_torque_limits
-
-    m = load_model()
-    if m.nu != NUM_JOINTS:
-        raise H1FaultError(f"expected {NUM_JOINTS} actuators, the model has {m.nu}")
-    joints = m.actuator_trnid[:, 0]
-    rng = np.asarray(m.jnt_range[joints], dtype=np.float64)
-
-    def t(x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(x, dtype=np.float32))
-
-    return {
-        "default": t(default_joint_pos(m)),
-        "lower": t(rng[:, 0]),
-        "upper": t(rng[:, 1]),
-        "kp": t(m.actuator_gainprm[:, 0]),
-        "kd": t(-m.actuator_biasprm[:, 2]),
-        "limit": t(nominal_torque_limits(m)),
-        "action_scale": torch.tensor(float(action_scale)),
-    }
 
 
 class RawFeatures(nn.Module):
@@ -100,11 +78,66 @@ class PDFeatures(nn.Module):
         return torch.cat([x, err, tau - cmd], dim=-1)
 
 
+def phys_constants(env_cfg: object = None) -> dict[str, torch.Tensor]:
+    """:func:`pd_constants` plus the residual detector's per-joint noise bound and substep
+    (:class:`~h1fault.disc.residual.ResidualParams`, from the env config's noise settings)."""
+    from h1fault.disc.residual import ResidualDetector, ResidualParams
+
+    params = ResidualParams.from_model(env_cfg)
+    det = ResidualDetector(params, (-1,))
+    c = pd_constants(params.action_scale)
+    c["bound"] = det.bound_base.clone()
+    c["gain"] = torch.tensor(float(params.torque_gain))
+    c["h"] = torch.tensor(float(params.substep_dt))
+    return c
+
+
+class PhysFeatures(nn.Module):
+    """``features = "phys"``: physics, not gait (60 inputs, no dataset-wide z-scores needed).
+
+    Per joint: the torque shortfall ``sign(cmd) * (cmd - tau)`` in units of its noise bound
+    (clamped to +-10), the reported torque over the nominal limit, and the rebuilt command over
+    the nominal limit (clamped to +-3); then the projected gravity (3). The command is the
+    residual detector's (:mod:`h1fault.disc.residual`). Joint positions, velocities and actions
+    enter only through the command: the gait itself is not an input.
+    """
+
+    def __init__(self, constants: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        for name in ("default", "lower", "upper", "kp", "kd", "limit", "bound"):
+            value = torch.zeros(NUM_JOINTS) if constants is None else constants[name]
+            self.register_buffer(f"phys_{name}", value.float().clone())
+        for name in ("action_scale", "gain", "h"):
+            value = 0.0 if constants is None else float(constants[name])
+            self.register_buffer(f"phys_{name}", torch.tensor(value))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float()
+        q, qd, act, tau = x[..., 12:31], x[..., 31:50], x[..., 50:69], x[..., 69:88]
+        target = torch.minimum(
+            torch.maximum(self.phys_default + self.phys_action_scale * act, self.phys_lower),
+            self.phys_upper,
+        )
+        cmd = self.phys_kp * (target - self.phys_default - q + self.phys_h * qd) - self.phys_kd * qd
+        bound = self.phys_bound + self.phys_gain * tau.abs()
+        short = torch.sign(cmd) * (cmd - tau) / bound.clamp(min=1e-3)
+        limit = self.phys_limit.clamp(min=1e-3)
+        return torch.cat(
+            [short.clamp(-10.0, 10.0), tau / limit, (cmd / limit).clamp(-3.0, 3.0), x[..., 6:9]],
+            dim=-1,
+        )
+
+
 def make_feature_map(features: str, constants: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """The feature module of a feature set. ``constants`` (``pd`` only): :func:`pd_constants`;
-    None leaves zeros, to be overwritten by a checkpoint's state dict."""
+    """The feature module of a feature set. ``constants``: :func:`pd_constants` (``pd``) or
+    :func:`phys_constants` (``phys``); None leaves zeros, to be overwritten by a checkpoint's
+    state dict."""
     feature_dim(features)  # validates the name
-    return PDFeatures(constants) if features == "pd" else RawFeatures()
+    if features == "pd":
+        return PDFeatures(constants)
+    if features == "phys":
+        return PhysFeatures(constants)
+    return RawFeatures()
 
 
 @torch.no_grad()

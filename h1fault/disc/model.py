@@ -182,7 +182,7 @@ class StreamingDiscriminator:
 
     def __init__(
         self,
-        net: DiscriminatorNet,
+        net: DiscriminatorNet | nn.Module,
         num_envs: int,
         device: str | torch.device = "cpu",
         cuda_graph: bool = False,
@@ -194,7 +194,10 @@ class StreamingDiscriminator:
         self.rule = rule or DecisionRule()
         """The decision rule of :meth:`decide` (default: plain argmax, no persistence)."""
         # A private copy: moving shared Parameters to another device would move the caller's net.
-        self.step_module = StreamingStep(copy.deepcopy(net), self.rule).to(self.device).eval()
+        own = copy.deepcopy(net)
+        make_step = getattr(own, "make_step", None)  # the residual detector brings its own step
+        step = make_step(self.rule) if make_step is not None else StreamingStep(own, self.rule)
+        self.step_module = step.to(self.device).eval()
         self.hidden = self.step_module.initial_state(num_envs)
         """Current hidden state. Shape: (L, num_envs, H)."""
         self.decision_state = self.step_module.initial_decision_state(num_envs)

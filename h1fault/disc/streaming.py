@@ -18,7 +18,7 @@ from h1fault.disc.model import DiscriminatorNet, StreamingDiscriminator
 
 
 def stream_split_decisions(
-    net: DiscriminatorNet,
+    net: DiscriminatorNet | torch.nn.Module,
     split: SplitData,
     rule: DecisionRule | None = None,
     *,
@@ -54,7 +54,7 @@ def stream_split_decisions(
 
 
 def stream_split(
-    net: DiscriminatorNet,
+    net: DiscriminatorNet | torch.nn.Module,
     split: SplitData,
     *,
     num_envs: int = 4096,

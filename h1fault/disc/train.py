@@ -14,6 +14,7 @@ to ``params/calibration_grid.yaml``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -27,17 +28,24 @@ import torch.nn.functional as F
 from rich.progress import Progress, TaskID
 
 from h1fault.console import err_console, make_progress, resolve_device
-from h1fault.disc.calibrate import pick_on_probs, pick_rule, rule_of, write_calibrated
+from h1fault.disc.calibrate import write_calibrated
 from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
 from h1fault.disc.decision import DecisionRule, declare
-from h1fault.disc.features import feature_stats, make_feature_map, pd_constants
+from h1fault.disc.features import (
+    feature_dim,
+    feature_stats,
+    make_feature_map,
+    pd_constants,
+    phys_constants,
+)
 from h1fault.disc.lanes import LaneSchedule, lane_schedule
 from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet
-from h1fault.disc.scoring import RuleScorer
-from h1fault.errors import H1FaultError
+from h1fault.disc.scoring import RuleScorer, pick_on_probs, pick_rule, rule_of
+from h1fault.errors import H1FaultError, Interrupted
+from h1fault.fileio import io_error_text
 from h1fault.provenance import new_run_dir, package_versions, save_code_state
 
 IGNORE = -100
@@ -252,8 +260,11 @@ def _build_net(data: _TrainData, cfg: DiscConfig, dev: torch.device) -> Discrimi
     """A fresh network whose input normalisation comes from the train split."""
     ds = data.dataset
     mean, std = ds.normalisation(data.train, cfg.std_floor)
-    constants = pd_constants() if cfg.features == "pd" else None
-    if cfg.features != "raw":  # the derived inputs' stats, from the train split
+    constants = {"pd": pd_constants, "phys": phys_constants}.get(cfg.features, lambda: None)()
+    if cfg.features == "phys":  # already scaled by physics constants: no dataset z-scores
+        width = feature_dim("phys")
+        mean, std = np.zeros(width, np.float32), np.ones(width, np.float32)
+    elif cfg.features != "raw":  # the derived inputs' stats, from the train split
         fmap = make_feature_map(cfg.features, constants).to(dev)
         m2, s2 = feature_stats(fmap, data.train.obs, ds.obs_dim)
         mean = np.concatenate([mean, m2]).astype(np.float32)
@@ -396,7 +407,12 @@ def train(
         )
     weight = torch.from_numpy(data.weights).to(dev)
 
-    run_dir = new_run_dir(log_root, experiment)
+    try:
+        run_dir = new_run_dir(log_root, experiment)
+    except OSError as exc:
+        raise H1FaultError(
+            f"cannot create a run folder under --log-root {log_root}: {io_error_text(exc)}"
+        ) from None
     _write_params(run_dir, dataset, cfg, dev, data)
     if data.absent:
         err_console.print(
@@ -426,42 +442,57 @@ def train(
     history: list[dict[str, Any]] = []
     best_path = run_dir / "checkpoints" / "best.pt"
     last_path = run_dir / "checkpoints" / "last.pt"
-    with make_progress(progress, fields=("info",)) as bar, writer or nullcontext():
-        task = bar.add_task("disc train", total=None, info="")
-        for epoch in range(1, cfg.epochs + 1):
-            bar.update(task, description=f"epoch {epoch}/{cfg.epochs}")
-            train_loss, train_time = _train_epoch(net, opt, data, weight, cfg, rng, bar, task)
-            lr_now = opt.param_groups[0]["lr"]
-            if sched_lr is not None:
-                sched_lr.step()
-            net.eval()
-            val = val_metrics(
-                net, data.val, data.val_targets, ds.classes, cfg, weight, ds.control_dt
-            )
-            row = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "lr": lr_now,
-                "samples_per_s": data.train.num_samples / max(train_time, 1e-9),
-                **{f"val_{k}": v for k, v in val.items()},
-            }
-            history.append(row)
-            is_best = _better(cfg, val, best)
-            extra = {"config": cfg.to_dict(), "dataset": str(dataset), "epoch": epoch, "val": val}
-            meta = DiscMeta(**meta_base, extra=extra)
-            save_checkpoint(last_path, net, meta)
-            if is_best:
-                best, best_epoch = val, epoch
-                save_checkpoint(best_path, net, meta)
-            if writer is not None:
-                _log_epoch(writer, row, val)
-            bal = val["balanced_accuracy"] or 0.0
-            cal = val["calibrated_identified"] or 0.0
-            bar.update(
-                task,
-                info=f"epoch {epoch} val bal.acc {bal:.3f} id@FA<1% {cal:.3f}"
-                + (" *" if is_best else ""),
-            )
+    epoch = 0
+    try:
+        with make_progress(progress, fields=("info",)) as bar, writer or nullcontext():
+            task = bar.add_task("disc train", total=None, info="")
+            for epoch in range(1, cfg.epochs + 1):
+                bar.update(task, description=f"epoch {epoch}/{cfg.epochs}")
+                train_loss, train_time = _train_epoch(net, opt, data, weight, cfg, rng, bar, task)
+                if not math.isfinite(train_loss):  # never save (or select) diverged weights
+                    raise H1FaultError(
+                        f"training diverged in epoch {epoch} (train loss {train_loss}); try a "
+                        f"lower lr (now {cfg.lr:g})"
+                    )
+                lr_now = opt.param_groups[0]["lr"]
+                if sched_lr is not None:
+                    sched_lr.step()
+                net.eval()
+                val = val_metrics(
+                    net, data.val, data.val_targets, ds.classes, cfg, weight, ds.control_dt
+                )
+                row = {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "lr": lr_now,
+                    "samples_per_s": data.train.num_samples / max(train_time, 1e-9),
+                    **{f"val_{k}": v for k, v in val.items()},
+                }
+                history.append(row)
+                is_best = _better(cfg, val, best)
+                extra = {
+                    "config": cfg.to_dict(),
+                    "dataset": str(dataset),
+                    "epoch": epoch,
+                    "val": val,
+                }
+                meta = DiscMeta(**meta_base, extra=extra)
+                save_checkpoint(last_path, net, meta)
+                if is_best:
+                    best, best_epoch = val, epoch
+                    save_checkpoint(best_path, net, meta)
+                if writer is not None:
+                    _log_epoch(writer, row, val)
+                bal = val["balanced_accuracy"] or 0.0
+                cal = val["calibrated_identified"] or 0.0
+                bar.update(
+                    task,
+                    info=f"epoch {epoch} val bal.acc {bal:.3f} id@FA<1% {cal:.3f}"
+                    + (" *" if is_best else ""),
+                )
+    except KeyboardInterrupt:
+        kept = f"best so far: {best_path} (epoch {best_epoch})" if best else "no checkpoint yet"
+        raise Interrupted(f"disc train stopped in epoch {epoch}; {kept}") from None
     assert best is not None
     calibration = _calibrate_best(best_path, data, cfg, run_dir) if cfg.calibrate else None
     return TrainResult(run_dir, best_path, last_path, best_epoch, best, history, calibration)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -51,13 +53,21 @@ class DeployedPolicy(nn.Module):
 
 
 def _load_dict(path: Path) -> dict:
+    if path.is_dir():
+        raise H1FaultError(f"{path} is a directory, expected a policy checkpoint (.pt)")
     if not path.exists():
         raise H1FaultError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise H1FaultError(f"cannot read checkpoint {path}: not a torch.save archive")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise H1FaultError(f"cannot read checkpoint {path}: {first[:200]}") from None
+    except pickle.UnpicklingError:  # torch's text would advise weights_only=False: never
+        raise H1FaultError(
+            f"cannot read checkpoint {path}: it holds pickled objects besides tensors and "
+            "plain containers, and h1fault never unpickles those"
+        ) from None
+    except Exception:  # noqa: BLE001 - any other unreadable archive is the same user error
+        raise H1FaultError(f"cannot read checkpoint {path}: damaged or truncated archive") from None
     if not isinstance(data, dict) or "policy" not in data:
         raise H1FaultError(f"{path} is not a policy checkpoint (no 'policy' entry)")
     return data

@@ -1,8 +1,12 @@
-"""``train-healthy``: skrl PPO on the vectorised H1 env, in one readable loop.
+"""PPO training loop shared by ``train-healthy`` and ``train-failure``, in one readable loop.
 
-skrl provides the agent (PPO update, GAE, preprocessors, KL-adaptive LR, TensorBoard writer,
-checkpoints); this module owns the loop so it can show a rich progress bar with live episode
-statistics and write the run directory users of Isaac Lab + skrl expect.
+The agent is :class:`~h1fault.rl.ppo.PPO` (skrl's math and checkpoint layout, our own hot
+loop: see that module for why). This module owns the loop, the rich progress bar with live
+episode statistics, TensorBoard, checkpoints and the run directory users of Isaac Lab + skrl
+expect (``logs/skrl/<experiment>/<time>_ppo_torch/``).
+
+A :class:`Takeover` lets a frozen policy drive some envs on some steps (the failure bank trains
+only after the fault has been detected); the PPO then learns from the other steps only.
 """
 
 from __future__ import annotations
@@ -11,24 +15,17 @@ import csv
 import dataclasses
 import time
 from pathlib import Path
+from typing import Protocol
 
-import gymnasium
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from skrl.agents.torch import ExperimentCfg
-from skrl.agents.torch.ppo import PPO, PPO_CFG
-from skrl.memories.torch import RandomMemory
-from skrl.resources.preprocessors.torch import RunningStandardScaler
-from skrl.resources.schedulers.torch import KLAdaptiveLR
-from skrl.trainers.torch.sequential import SequentialTrainerCfg
 
 from h1fault.config import dump_yaml
-from h1fault.console import err_console
+from h1fault.console import err_console, make_progress
 from h1fault.errors import H1FaultError
 from h1fault.provenance import new_run_dir, save_code_state
-from h1fault.rl.config import TrainRunConfig
-from h1fault.rl.models import Policy, Value
+from h1fault.rl.config import AgentConfig, TrainRunConfig
+from h1fault.rl.ppo import PPO, GaussianActor, ValueNet
 from h1fault.sim.vec_env import H1VecEnv
 
 
@@ -41,7 +38,7 @@ class TrainResult:
     final_checkpoint: Path
     """``checkpoints/agent_<timesteps>.pt``."""
     best_checkpoint: Path | None
-    """``checkpoints/best_agent.pt`` if skrl wrote one."""
+    """``checkpoints/best_agent.pt`` (best mean return at a checkpoint), if written."""
     env_steps: int
     """Total env steps (timesteps * num_envs)."""
     wall_s: float
@@ -54,73 +51,62 @@ class TrainResult:
     """Mean episode return of the last episodes."""
 
 
-def build_agent(env: H1VecEnv, cfg: TrainRunConfig, experiment_dir: Path) -> PPO:
-    """skrl PPO agent with policy/value MLPs, running obs normaliser and KL-adaptive LR."""
-    device = env.device
-    obs_space = gymnasium.spaces.Box(-np.inf, np.inf, (env.num_obs,), np.float32)
-    act_space = gymnasium.spaces.Box(-100.0, 100.0, (env.num_actions,), np.float32)
-    m, p, t = cfg.agent.models, cfg.agent.ppo, cfg.agent.trainer
-    models = {
-        "policy": Policy(obs_space, act_space, device, m.policy_hidden, m.activation,
-                         m.initial_log_std),
-        "value": Value(obs_space, act_space, device, m.value_hidden, m.activation),
-    }  # fmt: skip
-    memory = RandomMemory(memory_size=p.rollouts, num_envs=env.num_envs, device=device)
-    agent_cfg = PPO_CFG(
-        rollouts=p.rollouts,
-        learning_epochs=p.learning_epochs,
-        mini_batches=p.mini_batches,
-        discount_factor=p.discount_factor,
-        gae_lambda=p.gae_lambda,
-        learning_rate=p.learning_rate,
-        learning_rate_scheduler=KLAdaptiveLR if p.kl_target > 0 else None,
-        learning_rate_scheduler_kwargs={"kl_threshold": p.kl_target} if p.kl_target > 0 else {},
-        observation_preprocessor=RunningStandardScaler,
-        observation_preprocessor_kwargs={"size": obs_space, "device": device},
-        value_preprocessor=RunningStandardScaler,
-        value_preprocessor_kwargs={"size": 1, "device": device},
-        grad_norm_clip=p.grad_norm_clip,
-        ratio_clip=p.ratio_clip,
-        value_clip=p.value_clip,
-        entropy_loss_scale=p.entropy_loss_scale,
-        value_loss_scale=p.value_loss_scale,
-        time_limit_bootstrap=p.time_limit_bootstrap,
-        experiment=ExperimentCfg(
-            directory=str(experiment_dir.parent),
-            experiment_name=experiment_dir.name,
-            write_interval=t.write_interval,
-            checkpoint_interval=t.checkpoint_interval if t.checkpoint_interval > 0 else t.timesteps,
-        ),
-    )
-    agent = PPO(
-        models=models, memory=memory, observation_space=obs_space, action_space=act_space,
-        device=device, cfg=agent_cfg,
-    )  # fmt: skip
-    return agent
+class Takeover(Protocol):
+    """Who drives each env this step, for training a learner that takes over from another policy.
+
+    Shapes: N envs. Called once per step, in this order: :meth:`control`, :meth:`executed`,
+    :meth:`after_step`.
+    """
+
+    def control(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """mask (N,) bool: the learner drives this env now; cond (N,) int64: its group id."""
+        ...
+
+    def executed(self, learner_actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """The actions actually applied (N, 19): the learner's where it drives, else another's."""
+        ...
+
+    def after_step(self, done: torch.Tensor) -> None:
+        """Episodes that ended (N,) bool (new episodes start in those envs)."""
+        ...
 
 
-def load_agent_checkpoint(agent: PPO, path: Path) -> None:
-    """Resume: load every module of a skrl checkpoint (weights only, never code)."""
+def build_ppo(
+    num_obs: int, num_actions: int, num_envs: int, agent: AgentConfig, device: torch.device
+) -> PPO:
+    """PPO with the configured Gaussian MLP policy and MLP value function."""
+    m = agent.models
+    actor = GaussianActor(num_obs, num_actions, m.policy_hidden, m.activation, m.initial_log_std)
+    critic = ValueNet(num_obs, m.value_hidden, m.activation)
+    return PPO(actor, critic, num_obs, num_actions, num_envs, agent.ppo, device)
+
+
+def load_agent_checkpoint(ppo: PPO, path: Path) -> None:
+    """Resume: load every module of a skrl-layout checkpoint (weights only, never code)."""
     if not path.exists():
         raise H1FaultError(f"checkpoint not found: {path}")
     try:
-        data = torch.load(path, map_location=agent.device, weights_only=True)
+        data = torch.load(path, map_location=ppo.device, weights_only=True)
     except Exception as exc:  # noqa: BLE001
         raise H1FaultError(
             f"cannot read checkpoint {path}: {str(exc).splitlines()[0][:200]}"
         ) from None
     if not isinstance(data, dict) or "policy" not in data:
         raise H1FaultError(f"{path} is not a skrl agent checkpoint (no 'policy' entry)")
-    for name, module in agent.checkpoint_modules.items():
-        if name not in data or module is None:
-            continue
-        try:
-            module.load_state_dict(data[name])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).splitlines()[0][:200]
-            raise H1FaultError(
-                f"checkpoint {path} does not match this agent ({name}): {first}"
-            ) from None
+    try:
+        ppo.load_state_dict(data)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise H1FaultError(f"checkpoint {path} does not match this agent: {first}") from None
+
+
+def prepare_run_dir(cfg, log_root: str | Path, experiment: str) -> Path:
+    """New run dir with params/*.yaml (every config section) and the code state."""
+    run_dir = new_run_dir(log_root, experiment, suffix="ppo_torch")
+    for f in dataclasses.fields(cfg):
+        dump_yaml(getattr(cfg, f.name), run_dir / "params" / f"{f.name}.yaml")
+    save_code_state(run_dir / "params")
+    return run_dir
 
 
 def train_healthy(
@@ -138,86 +124,112 @@ def train_healthy(
     torch.manual_seed(seed)
     np.random.seed(seed)
     env = H1VecEnv(cfg.env, num_envs=num_envs, device=device, backend=backend, seed=seed)
-    run_dir = new_run_dir(log_root, cfg.agent.experiment, suffix="ppo_torch")
-    dump_yaml(cfg.env, run_dir / "params" / "env.yaml")
-    dump_yaml(cfg.agent, run_dir / "params" / "agent.yaml")
-    save_code_state(run_dir / "params")
-    agent = build_agent(env, cfg, run_dir)
-    timesteps = cfg.agent.trainer.timesteps
-    agent.init(trainer_cfg=SequentialTrainerCfg(timesteps=timesteps, headless=True))
+    run_dir = prepare_run_dir(cfg, log_root, cfg.agent.experiment)
+    ppo = build_ppo(env.num_obs, env.num_actions, num_envs, cfg.agent, env.device)
     if checkpoint is not None:
-        load_agent_checkpoint(agent, Path(checkpoint))
-    agent.enable_training_mode(True)
+        load_agent_checkpoint(ppo, Path(checkpoint))
+    return run_training(env, ppo, cfg.agent, run_dir, t_start, show_progress=show_progress)
 
-    obs, _ = env.reset()
+
+def run_training(
+    env: H1VecEnv,
+    ppo: PPO,
+    agent: AgentConfig,
+    run_dir: Path,
+    t_start: float,
+    takeover: Takeover | None = None,
+    show_progress: bool = True,
+    on_update=None,
+) -> TrainResult:
+    """The loop: act, step, record; update every ``rollouts`` steps; log, checkpoint.
+
+    on_update(iteration) is called before each update (e.g. to end a critic warm-up).
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    trainer, rollouts = agent.trainer, agent.ppo.rollouts
+    timesteps = trainer.timesteps
+    writer = SummaryWriter(str(run_dir))
     n = env.num_envs
+    obs, _ = env.reset()
     ep_return = torch.zeros(n, device=env.device)
-    recent_len: list[float] = []
-    recent_ret: list[float] = []
+    ret_sum = torch.zeros(3, device=env.device)  # finished episodes: count, return sum, length
+    recent: list[tuple[float, float]] = []  # (mean return, mean length s) per logging window
     curve = []
-    rollouts = cfg.agent.ppo.rollouts
-    episode_log = None  # EpisodeLog of the steps since the last tracking
-    max_s = cfg.agent.trainer.max_minutes * 60.0
+    episode_log = None  # EpisodeLog since the last write
+    best_return = -float("inf")
+    max_s = trainer.max_minutes * 60.0
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    progress = make_progress(show_progress, fields=("stats",), elapsed=True)
     t_loop = time.perf_counter()
-    progress = Progress(
-        TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err_console, disable=not show_progress, transient=False,
-    )  # fmt: skip
+    t = 0
     with progress:
         task = progress.add_task("train", total=timesteps, stats="")
         for t in range(timesteps):
-            agent.pre_interaction(timestep=t, timesteps=timesteps)
-            with torch.no_grad():
-                actions, _ = agent.act(obs, None, timestep=t, timesteps=timesteps)
-                next_obs, reward, terminated, truncated, info = env.step(actions)
-                agent.record_transition(
-                    observations=obs, states=None, actions=actions, rewards=reward[:, None],
-                    next_observations=next_obs, next_states=None,
-                    terminated=terminated[:, None], truncated=truncated[:, None],
-                    infos=info, timestep=t, timesteps=timesteps,
-                )  # fmt: skip
-                # episode statistics are summed on the device and read once per rollout:
-                # reading them (as every float()) waits for the GPU
-                episode_log = info["log"] if episode_log is None else episode_log + info["log"]
-                if (t + 1) % rollouts == 0 or t == timesteps - 1:
-                    for k, v in episode_log.floats().items():
-                        agent.track_data(k, v)
-                    episode_log = None
-                ep_return += reward
-                done = terminated | truncated
-                if bool(done.any()):
-                    recent_ret += ep_return[done].tolist()
-                    recent_len += (info["step_in_episode"][done] + 1).tolist()
-                    ep_return = torch.where(done, 0.0, ep_return)
-                    recent_ret, recent_len = recent_ret[-2000:], recent_len[-2000:]
-            agent.post_interaction(timestep=t, timesteps=timesteps)
-            obs = next_obs
-            if (t + 1) % rollouts == 0 or t == timesteps - 1:
-                mean_len = float(np.mean(recent_len)) * env.control_dt if recent_len else 0.0
-                mean_ret = float(np.mean(recent_ret)) if recent_ret else 0.0
-                elapsed = time.perf_counter() - t_loop
-                sps = (t + 1) * n / max(elapsed, 1e-9)
-                curve.append((t + 1, (t + 1) * n, elapsed, mean_ret, mean_len, sps))
-                stats = f"return {mean_ret:7.2f}  ep len {mean_len:5.1f}s  {sps / 1e3:6.1f}k st/s"
-                progress.update(task, completed=t + 1, stats=stats)
-                if show_progress and not err_console.is_terminal and len(curve) % 10 == 1:
-                    # batch jobs and log files get a plain line instead of a live bar
-                    err_console.print(f"t={t + 1}/{timesteps} {elapsed:6.0f}s {stats}")
-                if max_s > 0 and elapsed > max_s:
-                    err_console.print(f"time budget of {max_s / 60:.1f} min reached at t={t + 1}")
-                    break
-    timesteps_done = curve[-1][0] if curve else timesteps
+            cond = mask = None
+            if takeover is not None:
+                mask, cond = takeover.control()
+            actions = ppo.act(obs, cond)
+            executed = actions if takeover is None else takeover.executed(actions, obs)
+            obs, reward, terminated, truncated, info = env.step(executed)
+            ppo.record(reward, terminated, truncated, mask, cond if mask is not None else None)
+            done = terminated | truncated
+            if takeover is not None:
+                takeover.after_step(done)
+            # episode statistics stay on the device; read once per rollout (a read waits for it)
+            ep_return += reward
+            length = (info["step_in_episode"] + 1).float() * env.control_dt
+            ret_sum += torch.stack(
+                [done.sum(), (ep_return * done).sum(), (length * done).sum()]
+            ).float()
+            ep_return.masked_fill_(done, 0.0)
+            episode_log = info["log"] if episode_log is None else episode_log + info["log"]
+            if not ppo.full and t != timesteps - 1:
+                continue
+            iteration = (t + 1) // rollouts
+            if on_update is not None:
+                on_update(iteration)
+            next_cond = takeover.control()[1] if takeover is not None else None
+            stats = ppo.update(obs, next_cond)
+            count, rsum, lsum = ret_sum.tolist()
+            if count > 0:
+                recent.append((rsum / count, lsum / count))
+                ret_sum.zero_()
+            mean_ret, mean_len = recent[-1] if recent else (0.0, 0.0)
+            elapsed = time.perf_counter() - t_loop
+            sps = (t + 1) * n / max(elapsed, 1e-9)
+            curve.append((t + 1, (t + 1) * n, elapsed, mean_ret, mean_len, sps))
+            if (t + 1) % trainer.write_interval < rollouts or t == timesteps - 1:
+                _write_scalars(writer, t + 1, stats, episode_log, mean_ret, mean_len, sps)
+                episode_log = None
+            interval = trainer.checkpoint_interval if trainer.checkpoint_interval > 0 else timesteps
+            if (t + 1) % interval < rollouts and t + 1 >= rollouts:
+                torch.save(ppo.state_dict(), ckpt_dir / f"agent_{t + 1}.pt")
+                if recent and mean_ret > best_return:
+                    best_return = mean_ret
+                    torch.save(ppo.state_dict(), ckpt_dir / "best_agent.pt")
+            text = f"return {mean_ret:7.2f}  ep len {mean_len:5.1f}s  {sps / 1e3:6.1f}k st/s"
+            progress.update(task, completed=t + 1, stats=text)
+            if show_progress and not err_console.is_terminal and len(curve) % 10 == 1:
+                # batch jobs and log files get a plain line instead of a live bar
+                err_console.print(f"t={t + 1}/{timesteps} {elapsed:6.0f}s {text}")
+            if max_s > 0 and elapsed > max_s:
+                err_console.print(f"time budget of {max_s / 60:.1f} min reached at t={t + 1}")
+                break
+    timesteps_done = t + 1
     loop_s = time.perf_counter() - t_loop
-    final = run_dir / "checkpoints" / f"agent_{timesteps_done}.pt"
-    agent.save(str(final))
-    agent.write_checkpoint(timestep=timesteps_done, timesteps=timesteps)
+    final = ckpt_dir / f"agent_{timesteps_done}.pt"
+    torch.save(ppo.state_dict(), final)
+    best = ckpt_dir / "best_agent.pt"
+    if not best.exists():
+        torch.save(ppo.state_dict(), best)
+    writer.close()
     _write_curve(run_dir, curve)
-    best = run_dir / "checkpoints" / "best_agent.pt"
     return TrainResult(
         run_dir=run_dir,
         final_checkpoint=final,
-        best_checkpoint=best if best.exists() else None,
+        best_checkpoint=best,
         env_steps=timesteps_done * n,
         wall_s=time.perf_counter() - t_start,
         steps_per_s=timesteps_done * n / max(loop_s, 1e-9),
@@ -226,21 +238,35 @@ def train_healthy(
     )
 
 
+def _write_scalars(writer, step, stats, episode_log, mean_ret, mean_len, sps) -> None:
+    """TensorBoard scalars under skrl's tag names plus Isaac Lab's per-term episode rewards."""
+    values = {
+        "Loss / Policy loss": stats.policy_loss,
+        "Loss / Value loss": stats.value_loss,
+        "Loss / Entropy loss": stats.entropy_loss,
+        "Policy / Standard deviation": stats.action_std,
+        "Policy / KL": stats.kl,
+    }
+    for k, v in zip(values, torch.stack(list(values.values())).tolist(), strict=True):
+        writer.add_scalar(k, v, step)
+    writer.add_scalar("Learning / Learning rate", stats.learning_rate, step)
+    writer.add_scalar("Reward / Total reward (mean)", mean_ret, step)
+    writer.add_scalar("Episode / Total timesteps (mean)", mean_len, step)
+    writer.add_scalar("Stats / Env steps per second", sps, step)
+    if episode_log is not None:
+        for k, v in episode_log.floats().items():
+            writer.add_scalar(k, v, step)
+
+
 def _write_curve(run_dir: Path, curve: list[tuple]) -> None:
     """``curve.csv`` and ``curve.png`` (mean return and episode length vs env steps)."""
     path = run_dir / "curve.csv"
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(
-            [
-                "timestep",
-                "env_steps",
-                "wall_s",
-                "mean_return",
-                "mean_episode_length_s",
-                "steps_per_s",
-            ]
-        )
+            ["timestep", "env_steps", "wall_s", "mean_return", "mean_episode_length_s",
+             "steps_per_s"]
+        )  # fmt: skip
         w.writerows(curve)
     if not curve:
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from h1fault.sim.faults import FaultConfig
+from h1fault.sim.torque_sensor import TorqueSensorConfig
 
 
 @dataclass(frozen=True)
@@ -110,5 +111,7 @@ class EnvConfig:
     """Reward weights."""
     obs_noise: ObsNoiseConfig = field(default_factory=ObsNoiseConfig)
     """Policy observation noise."""
+    torque_sensor: TorqueSensorConfig = field(default_factory=TorqueSensorConfig)
+    """Measurement error of the torques in the discriminator observation (current-based)."""
     faults: FaultConfig = field(default_factory=FaultConfig)
     """Torque-limit fault distribution."""

@@ -46,6 +46,7 @@ from h1fault.sim.rewards import REWARD_TERMS
 from h1fault.sim.step_info import EpisodeLog, FaultEvents
 from h1fault.sim.task import EnvConfig
 from h1fault.sim.terminations import fell, non_finite
+from h1fault.sim.torque_sensor import TorqueSensor
 
 _HIP = [JOINT_NAMES.index(n) for n in JOINT_NAMES if "hip_yaw" in n or "hip_roll" in n]
 _ARMS = [JOINT_NAMES.index(n) for n in JOINT_NAMES if "shoulder" in n or "elbow" in n]
@@ -139,6 +140,10 @@ class H1VecEnv:
         noise = obs_noise_amplitudes(cfg.obs_noise)
         self._obs_noise = torch.tensor(noise, device=dev) if cfg.obs_noise.enabled else None
         """(69,) uniform noise amplitude per policy observation column, None without noise."""
+        ts = cfg.torque_sensor  # its own generator: the env's random stream stays unchanged
+        self._torque_sensor = (
+            TorqueSensor(ts, self.nominal_limits, num_envs, dev, seed) if ts.enabled else None
+        )
         n = num_envs
         z = lambda *s, **k: torch.zeros(*s, device=dev, **k)  # noqa: E731
         self._zero_qvel = z(n, m.nv)
@@ -321,6 +326,8 @@ class H1VecEnv:
             return
         n, dev = self.num_envs, self.device
         rng_state = self.generator.get_state()
+        ts = self._torque_sensor
+        ts_state = ts.generator.get_state() if ts is not None else None
         self._graph_actions = torch.zeros(n, NUM_JOINTS, device=dev)
         """(num_envs, 19) the graphs' input: step() copies the actions here."""
         with torch.cuda.device(dev):  # capture on the env's GPU (cuda:N)
@@ -331,6 +338,8 @@ class H1VecEnv:
                 warnings.warn(f"CUDA graph capture failed ({why}); stepping eagerly", stacklevel=3)
             torch.cuda.synchronize(dev)
         self.generator.set_state(rng_state)
+        if ts is not None:
+            ts.generator.set_state(ts_state)
 
     def _capture(self, dev: torch.device) -> tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]:
         """Warm up, then capture the two halves; their outputs stay in ``_graph_*`` buffers."""
@@ -345,6 +354,8 @@ class H1VecEnv:
         pre, post = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
         for graph in (pre, post):
             graph.register_generator_state(self.generator)
+            if self._torque_sensor is not None:
+                graph.register_generator_state(self._torque_sensor.generator)
         with torch.cuda.graph(pre):
             onset, self._graph_targets = self._pre_physics(self._graph_actions)
         with torch.cuda.graph(post):
@@ -461,7 +472,10 @@ class H1VecEnv:
         obs = policy_obs(b.qpos, b.qvel, rot, self.commands, self.default_joint_pos, self.actions)
         if self._obs_noise is not None:
             obs = obs + self._obs_noise * self._rand(self.num_envs, NUM_OBS)
-        return obs, torch.cat([obs, b.actuator_force], dim=1)
+        tau = b.actuator_force
+        if self._torque_sensor is not None:
+            tau = self._torque_sensor(tau, self.step_in_episode)
+        return obs, torch.cat([obs, tau], dim=1)
 
     def _rand(self, *shape: int) -> torch.Tensor:
         """Uniform in [-1, 1)."""

@@ -27,9 +27,12 @@ def test_collect_build_stats_real_env(tmp_path: Path, runner) -> None:
         assert len(f.attrs["policy_sha256"]) == 64
         assert json.loads(f.attrs["fault_config"])["p_fault"] == 1.0
         assert json.loads(f.attrs["env_config"])["episode_length_s"] == 1.0
-        # torques (last 19 columns) are the applied ones: bounded by the nominal limits
+        # torques (last 19 columns) are the applied ones as measured: bounded by the nominal
+        # limits plus the torque sensor's error (default 5 % gain + 2 % noise + 3 % bias)
         limits = np.asarray(json.loads(f.attrs["nominal_torque_limits"]))
-        assert (np.abs(f["obs"][1:, :, 69:]) <= limits * 1.001 + 1e-3).all()
+        assert (np.abs(f["obs"][1:, :, 69:]) <= limits * 1.1 + 1e-3).all()
+        assert json.loads(f.attrs["env_config"])["torque_sensor"]["enabled"]
+        assert f["env_policy"][()].tolist() == [0, 0, 0, 0]
     res = runner.invoke(app, ["dataset", "build", str(raw), "--out", str(ds), "--no-progress"])
     assert res.exit_code == 0, res.output
     for path in (ds, raw):

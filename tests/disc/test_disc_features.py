@@ -100,5 +100,41 @@ def test_train_export_and_reload_with_pd_features(tiny_ds, tmp_path: Path) -> No
     torch.testing.assert_close(p, ref, atol=1e-6, rtol=0)
     blob = torch.load(res.best_checkpoint, weights_only=True)
     assert blob["meta"]["features"] == "pd"
-    with pytest.raises(H1FaultError, match="features must be one of raw, pd"):
+    with pytest.raises(H1FaultError, match="features must be one of raw, pd, phys"):
         DiscConfig(features="fft")
+
+
+def test_phys_features_are_the_residual_in_noise_bounds() -> None:
+    from h1fault.disc.features import PhysFeatures, phys_constants
+    from h1fault.disc.residual import ResidualDetector, ResidualParams
+
+    fmap = PhysFeatures(phys_constants())
+    det = ResidualDetector(ResidualParams.from_model(gate=2.0), tuple([-1, *range(19)]))
+    obs = torch.randn(6, 88)
+    obs[:, 12:31] *= 0.05  # near the default pose, targets inside the joint range
+    obs[:, 50:69] *= 0.1
+    obs[:, 69:] *= 5.0  # torques well below every limit: the detector's gate is open
+    x = fmap(obs)
+    assert x.shape == (6, feature_dim("phys")) == (6, 60)
+    torch.testing.assert_close(x[:, :19], det.z(obs).clamp(-10, 10), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(x[:, 19:38], obs[:, 69:] / det.limit)
+    torch.testing.assert_close(x[:, 57:], obs[:, 6:9])  # projected gravity
+    # the gait does not enter except through the command: a joint position change that the
+    # action follows leaves every input unchanged
+    moved = obs.clone()
+    moved[:, 12] += 0.01
+    moved[:, 50] += 0.02  # action_scale 0.5: the target moves with the joint
+    torch.testing.assert_close(fmap(moved), x, atol=1e-3, rtol=1e-4)
+
+
+def test_train_export_and_reload_with_phys_features(tiny_ds, tmp_path: Path) -> None:
+    cfg = DiscConfig(
+        hidden_size=8, chunk_len=16, batch_lanes=16, epochs=1, device="cpu", features="phys"
+    )
+    res = train(tiny_ds, cfg, log_root=tmp_path, progress=False, tensorboard=False)
+    net, meta = load_checkpoint(res.best_checkpoint)
+    assert meta.features == "phys" and net.input_dim == 60
+    assert torch.equal(net.obs_mean, torch.zeros(60)) and torch.equal(net.obs_std, torch.ones(60))
+    assert net.feature_map.phys_kp[0] == 800 and net.feature_map.phys_bound[0] > 0
+    out = export(res.best_checkpoint, tmp_path / "phys.ts")
+    assert out["max_abs_diff"] < 1e-6

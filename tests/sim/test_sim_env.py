@@ -15,6 +15,7 @@ from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import load_model
 from h1fault.sim.quat import quat_to_matrix
 from h1fault.sim.task import EnvConfig, ObsNoiseConfig
+from h1fault.sim.torque_sensor import TorqueSensorConfig
 from h1fault.sim.vec_env import H1VecEnv
 
 N = 4
@@ -23,6 +24,7 @@ N = 4
 def make_env(seed: int = 0, **env_kw) -> H1VecEnv:
     """4 CPU envs; faults early enough to show up in 16 steps."""
     env_kw.setdefault("faults", FaultConfig(p_fault=1.0, onset_window_s=(0.0, 0.1)))
+    env_kw.setdefault("torque_sensor", TorqueSensorConfig(enabled=False))  # exact torques
     return H1VecEnv(EnvConfig(**env_kw), num_envs=N, device="cpu", backend="mujoco", seed=seed)
 
 

@@ -12,6 +12,7 @@ from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import load_model
 from h1fault.sim.step_info import EVENT_KEYS, EpisodeLog, FaultEvents
 from h1fault.sim.task import CommandConfig, EnvConfig
+from h1fault.sim.torque_sensor import TorqueSensorConfig
 from h1fault.sim.vec_env import H1VecEnv
 
 SUBSTEPS = 5
@@ -21,6 +22,7 @@ BUSY = EnvConfig(
     episode_length_s=0.3,
     commands=CommandConfig(resample_s=0.1),
     faults=FaultConfig(p_fault=0.8, onset_window_s=(0.0, 0.2)),
+    torque_sensor=TorqueSensorConfig(enabled=False),  # exact torques: compared with the backend's
 )
 
 
@@ -171,7 +173,9 @@ def warp_envs():
     """The same task on MuJoCo C and on mujoco_warp (Warp's CPU device), 2 envs each."""
     pytest.importorskip("mujoco_warp")
     faults = FaultConfig(p_fault=1.0, onset_window_s=(0.0, 0.02))
-    cfg = EnvConfig(episode_length_s=0.04, faults=faults)  # 2-step episodes, onset at step 0
+    cfg = EnvConfig(  # 2-step episodes, onset at step 0; exact torques (zero at reset)
+        episode_length_s=0.04, faults=faults, torque_sensor=TorqueSensorConfig(enabled=False)
+    )
     return (
         H1VecEnv(cfg, num_envs=2, backend="mujoco", seed=5),
         H1VecEnv(cfg, num_envs=2, backend="warp", seed=5),

@@ -1,0 +1,456 @@
+"""PPO owned end to end: preallocated rollout storage, one readable update, skrl's math.
+
+Why our own: skrl's agent spends most of a training iteration outside the env (per-step dict
+plumbing, memory writes through name lookups, a host sync per step for time-limit
+bootstrapping). This module keeps skrl's *math* — GAE with time-limit bootstrapping, running
+standard scalers for observations and values, clipped surrogate and value losses, entropy bonus,
+global gradient-norm clip, KL-adaptive learning rate — and skrl's checkpoint layout
+(``policy``, ``value``, ``optimizer``, ``observation_preprocessor``, ``value_preprocessor``), so
+``agent_<t>.pt`` files load in both. tests/rl/test_rl_ppo.py checks one update against skrl's
+``PPO`` on the same transitions.
+
+Two additions serve the failure bank (``rl/bank.py``): a per-sample *control mask* (only steps
+the learner acted on enter the policy loss; the others were driven by a frozen policy) and a
+per-sample *group* id (advantages normalised per group, so that easy groups do not drown hard
+ones). Both are optional; without them the update is exactly skrl's.
+
+Shapes: ``N`` envs, ``T`` rollout steps, ``D`` observation width, ``A`` action width.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from h1fault.rl.config import PPOConfig
+from h1fault.rl.models import mlp
+
+
+class RunningNorm(nn.Module):
+    """Running mean/variance standardiser (skrl ``RunningStandardScaler`` state and math).
+
+    Buffers (float64, skrl's names): ``running_mean`` (D,), ``running_variance`` (D,),
+    ``current_count`` (). Output is clipped to ±``clip``.
+    """
+
+    def __init__(self, size: int, device: torch.device | str = "cpu", clip: float = 5.0) -> None:
+        super().__init__()
+        f64 = {"dtype": torch.float64, "device": device}
+        self.register_buffer("running_mean", torch.zeros(size, **f64))
+        self.register_buffer("running_variance", torch.ones(size, **f64))
+        self.register_buffer("current_count", torch.ones((), **f64))
+        self.clip = clip
+        self.eps = 1e-8
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Fold a batch into the statistics. x: (B, D) or (T, N, D)."""
+        x = x.reshape(-1, x.shape[-1])
+        self.merge(x.mean(dim=0), x.var(dim=0), x.shape[0])
+
+    @torch.no_grad()
+    def merge(self, mean: torch.Tensor, var: torch.Tensor, count: float | torch.Tensor) -> None:
+        """Parallel-variance merge of a batch's (mean (D,), var (D,), count) into the state."""
+        delta = mean - self.running_mean
+        total = self.current_count + count
+        m2 = (
+            self.running_variance * self.current_count
+            + var * count
+            + delta.square() * self.current_count * count / total
+        )
+        self.running_mean.add_(delta * count / total)
+        self.running_variance.copy_(m2 / total)
+        self.current_count.copy_(total)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardise x (..., D) float32 -> (..., D) float32."""
+        std = self.running_variance.float().sqrt() + self.eps
+        return ((x - self.running_mean.float()) / std).clamp(-self.clip, self.clip)
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to the original scale: x (..., D) float32 -> (..., D) float32."""
+        x = x.clamp(-self.clip, self.clip)
+        return x * self.running_variance.float().sqrt() + self.running_mean.float()
+
+
+class GaussianActor(nn.Module):
+    """obs (B, D) normalised -> action mean (B, A); state-independent ``log_std_parameter`` (A,).
+
+    Parameter names match skrl's Gaussian MLP policy (``net.*``, ``log_std_parameter``), so the
+    weights load into :class:`~h1fault.rl.policy.DeployedPolicy` and skrl alike. ``cond`` (an
+    optional (B,) int64 group id) is ignored here; conditioned actors (``rl/bank.py``) use it.
+    """
+
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], activation: str, log_std: float
+    ) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, act_dim, activation)
+        self.log_std_parameter = nn.Parameter(torch.full((act_dim,), float(log_std)))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x)
+
+    def log_std(self, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Log standard deviation, clamped like skrl's: (A,) or broadcastable to (B, A)."""
+        return self.log_std_parameter.clamp(-20.0, 2.0)
+
+
+class ValueNet(nn.Module):
+    """obs (B, D) normalised -> value (B, 1) (skrl's deterministic MLP parameter names)."""
+
+    def __init__(self, obs_dim: int, hidden: tuple[int, ...], activation: str) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, 1, activation)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x)
+
+
+def gaussian_log_prob(
+    actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
+) -> torch.Tensor:
+    """Log density of actions under N(mean, exp(log_std)), summed over A: (B, A) -> (B, 1)."""
+    var = torch.exp(2.0 * log_std)
+    lp = -((actions - mean) ** 2) / (2.0 * var) - log_std - 0.5 * math.log(2.0 * math.pi)
+    return lp.sum(dim=-1, keepdim=True)
+
+
+def gaussian_entropy(log_std: torch.Tensor, batch: int) -> torch.Tensor:
+    """Entropy summed over A, per sample: (B, 1)."""
+    ent = (0.5 + 0.5 * math.log(2.0 * math.pi) + log_std).expand(batch, -1)
+    return ent.sum(dim=-1, keepdim=True)
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    dones: torch.Tensor,
+    values: torch.Tensor,
+    last_values: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns and raw advantages, both (T, N).
+
+    rewards, values: (T, N) float32; dones: (T, N) bool, episode ended after step t (for
+    time-limit bootstrapping: terminated or truncated, the truncation value already folded into
+    the reward); last_values: (N,) value of the observation after the last step.
+    """
+    advantages = torch.empty_like(rewards)
+    not_done = (~dones).float()
+    adv = torch.zeros_like(last_values)
+    next_values = last_values
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        adv = rewards[t] - values[t] + gamma * not_done[t] * (next_values + lam * adv)
+        advantages[t] = adv
+        next_values = values[t]
+    return advantages + values, advantages
+
+
+def normalise_advantages(
+    adv: torch.Tensor, mask: torch.Tensor | None, group: torch.Tensor | None
+) -> torch.Tensor:
+    """Standardise advantages over the masked samples, per group when ``group`` is given.
+
+    adv: (M,) float32; mask: (M,) bool or None (all); group: (M,) int64 in [0, G) or None.
+    Unmasked samples get 0. Unbiased std like skrl's ``advantages.std()``.
+    """
+    if mask is None and group is None:
+        return (adv - adv.mean()) / (adv.std() + 1e-8)
+    w = torch.ones_like(adv) if mask is None else mask.float()
+    if group is None:
+        g = torch.zeros_like(adv, dtype=torch.long)
+        num_groups = 1
+    else:
+        g = group.clamp(min=0)
+        num_groups = int(g.max()) + 1 if g.numel() else 1
+    count = torch.zeros(num_groups, device=adv.device).index_add_(0, g, w)
+    total = torch.zeros(num_groups, device=adv.device).index_add_(0, g, adv * w)
+    mean = total / count.clamp(min=1.0)
+    sq = torch.zeros(num_groups, device=adv.device).index_add_(0, g, (adv - mean[g]).square() * w)
+    std = (sq / (count - 1.0).clamp(min=1.0)).sqrt()
+    return ((adv - mean[g]) / (std[g] + 1e-8)) * w
+
+
+@dataclass
+class UpdateStats:
+    """Means over the update's mini-batches (device tensors: read them once, when logging)."""
+
+    policy_loss: torch.Tensor
+    value_loss: torch.Tensor
+    entropy_loss: torch.Tensor
+    kl: torch.Tensor
+    learning_rate: float
+    action_std: torch.Tensor
+
+
+class PPO:
+    """Rollout storage + update. Drive it as::
+
+        actions = ppo.act(obs, cond)                      # sample, remember log-prob and value
+        ...env.step(executed actions)...
+        ppo.record(actions, reward, terminated, truncated, mask, group)
+        if ppo.full: stats = ppo.update(next_obs, next_cond)
+
+    obs: (N, D) float32 raw (normalised inside); cond: (N,) int64 or None, passed to the actor and
+    critic; actions: (N, A). ``mask`` (N,) bool: the learner's action was the one executed;
+    ``group`` (N,) int64: advantage-normalisation group (both optional).
+    """
+
+    def __init__(
+        self,
+        actor: nn.Module,
+        critic: nn.Module,
+        obs_dim: int,
+        act_dim: int,
+        num_envs: int,
+        cfg: PPOConfig,
+        device: torch.device | str,
+        obs_norm: RunningNorm | None = None,
+        reduce_grads: Callable[[list[torch.Tensor]], None] | None = None,
+        reduce_mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        """reduce_grads / reduce_mean: optional cross-process hooks (``h1fault.dist``) that
+        average gradients / a scalar over ranks; None in single-process runs."""
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.actor = actor.to(self.device)
+        self.critic = critic.to(self.device)
+        self.obs_norm = (obs_norm or RunningNorm(obs_dim)).to(self.device)
+        self.value_norm = RunningNorm(1).to(self.device)
+        # fused Adam on GPUs: one kernel instead of a dozen per step (the update is launch-bound)
+        self.optimizer = torch.optim.Adam(
+            list(self.actor.parameters()) + list(self.critic.parameters()),
+            lr=cfg.learning_rate,
+            fused=self.device.type == "cuda",
+        )
+        self.learning_rate = cfg.learning_rate
+        self.reduce_grads, self.reduce_mean = reduce_grads, reduce_mean
+        self.actor_frozen = False
+        """True: the update trains the critic only (warm-up of a fresh critic)."""
+        T, N, dev = cfg.rollouts, num_envs, self.device
+        self.num_envs, self.obs_dim, self.act_dim = N, obs_dim, act_dim
+        self.obs = torch.zeros(T, N, obs_dim, device=dev)
+        self.cond = torch.zeros(T, N, dtype=torch.long, device=dev)
+        self.actions = torch.zeros(T, N, act_dim, device=dev)
+        self.log_prob = torch.zeros(T, N, device=dev)
+        self.values = torch.zeros(T, N, device=dev)
+        """Denormalised value estimates V(obs_t)."""
+        self.rewards = torch.zeros(T, N, device=dev)
+        self.dones = torch.zeros(T, N, dtype=torch.bool, device=dev)
+        self.truncated = torch.zeros(T, N, dtype=torch.bool, device=dev)
+        self.mask = torch.ones(T, N, dtype=torch.bool, device=dev)
+        self.group = torch.zeros(T, N, dtype=torch.long, device=dev)
+        self.step = 0
+        self._use_mask = self._use_group = self._use_cond = False
+
+    # -- rollout --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Sample actions (N, A) for obs (N, D) and store what the update needs."""
+        mean = self.actor(self.obs_norm(obs), cond)
+        actions = mean + self.actor.log_std(cond).exp() * torch.randn_like(mean)
+        self.store(obs, actions, cond)
+        return actions
+
+    @torch.no_grad()
+    def store(
+        self, obs: torch.Tensor, actions: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> None:
+        """Store obs (N, D) and the actions (N, A) taken for them, with their current log-prob
+        and value estimate (what :meth:`act` stores for its own samples)."""
+        t = self.step
+        x = self.obs_norm(obs)
+        self.obs[t] = obs
+        if cond is not None:
+            self.cond[t] = cond
+            self._use_cond = True
+        self.actions[t] = actions
+        mean = self.actor(x, cond)
+        self.log_prob[t] = gaussian_log_prob(actions, mean, self.actor.log_std(cond))[:, 0]
+        self.values[t] = self.value_norm.inverse(self.critic(x, cond))[:, 0]
+
+    @torch.no_grad()
+    def record(
+        self,
+        reward: torch.Tensor,
+        terminated: torch.Tensor,
+        truncated: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        group: torch.Tensor | None = None,
+    ) -> None:
+        """Store the transition's outcome for the step last passed to :meth:`act`.
+
+        reward: (N,) float32; terminated, truncated: (N,) bool; mask, group: see the class.
+        """
+        t = self.step
+        self.rewards[t] = reward
+        self.dones[t] = terminated | truncated
+        self.truncated[t] = truncated
+        if mask is not None:
+            self.mask[t] = mask
+            self._use_mask = True
+        if group is not None:
+            self.group[t] = group
+            self._use_group = True
+        self.step += 1
+
+    @property
+    def full(self) -> bool:
+        """The rollout storage holds ``cfg.rollouts`` steps: time to :meth:`update`."""
+        return self.step >= self.cfg.rollouts
+
+    # -- update ---------------------------------------------------------------------------------
+    def update(self, next_obs: torch.Tensor, next_cond: torch.Tensor | None = None) -> UpdateStats:
+        """GAE, then ``learning_epochs`` x ``mini_batches`` clipped-PPO steps; clears storage.
+
+        next_obs: (N, D) the observation after the last stored step (its value bootstraps).
+        """
+        cfg, T, N = self.cfg, self.step, self.num_envs
+        with torch.no_grad():
+            last_values = self.value_norm.inverse(self.critic(self.obs_norm(next_obs), next_cond))
+            last_values = last_values[:, 0]
+            rewards = self.rewards[:T]
+            if cfg.time_limit_bootstrap:
+                # skrl: r += gamma * V(next obs) at time-outs; the next obs of step t is the one
+                # whose value act() stored at t + 1 (same weights and normaliser until now)
+                next_v = torch.cat([self.values[1:T], last_values[None]], dim=0)
+                rewards = rewards + cfg.discount_factor * next_v * self.truncated[:T]
+                dones = self.dones[:T]
+            else:
+                dones = self.dones[:T] & ~self.truncated[:T]
+            returns, adv = compute_gae(
+                rewards, dones, self.values[:T], last_values, cfg.discount_factor, cfg.gae_lambda
+            )
+            flat = lambda x: x.reshape(T * N, *x.shape[2:])  # noqa: E731
+            mask = flat(self.mask[:T]) if self._use_mask else None
+            group = flat(self.group[:T]) if self._use_group else None
+            adv = normalise_advantages(flat(adv), mask, group)
+            self.value_norm.update(flat(self.values[:T])[:, None])
+            values_n = self.value_norm(flat(self.values[:T])[:, None])
+            self.value_norm.update(flat(returns)[:, None])
+            returns_n = self.value_norm(flat(returns)[:, None])
+        obs, actions = flat(self.obs[:T]), flat(self.actions[:T])
+        old_log_prob = flat(self.log_prob[:T])[:, None]
+        cond = flat(self.cond[:T]) if self._use_cond else None
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        sums = torch.zeros(4, device=self.device)
+        batches = 0
+        for epoch in range(cfg.learning_epochs):
+            kls = []
+            perm = torch.randperm(T * N, device=self.device)
+            for idx in perm.chunk(cfg.mini_batches):
+                mb_obs = obs[idx]
+                if epoch == 0:
+                    self.obs_norm.update(mb_obs)
+                x = self.obs_norm(mb_obs)
+                mb_cond = None if cond is None else cond[idx]
+                mb_mask = None if mask is None else mask[idx][:, None].float()
+                losses, kl = self._losses(
+                    x, mb_cond, actions[idx], old_log_prob[idx], adv[idx][:, None],
+                    values_n[idx], returns_n[idx], mb_mask,
+                )  # fmt: skip
+                kls.append(kl)
+                self.optimizer.zero_grad(set_to_none=True)
+                losses.sum().backward()
+                if self.reduce_grads is not None:
+                    self.reduce_grads(params)
+                if cfg.grad_norm_clip > 0:
+                    nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)
+                self.optimizer.step()
+                sums += torch.cat([losses.detach(), kl[None]])
+                batches += 1
+            # a frozen actor has KL ~0: adapting on it would ramp the rate to its ceiling
+            if cfg.kl_target > 0 and not self.actor_frozen:
+                self._adapt_learning_rate(torch.stack(kls).mean())
+        self.step = 0
+        self._use_mask = self._use_group = self._use_cond = False
+        self.mask.fill_(True)
+        means = sums / max(batches, 1)
+        return UpdateStats(
+            policy_loss=means[0], entropy_loss=means[1], value_loss=means[2], kl=means[3],
+            learning_rate=self.learning_rate,
+            action_std=self.actor.log_std(None).exp().mean().detach(),
+        )  # fmt: skip
+
+    def _losses(
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor | None,
+        actions: torch.Tensor,
+        old_log_prob: torch.Tensor,
+        adv: torch.Tensor,
+        old_values: torch.Tensor,
+        returns: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(policy, entropy, value) losses (3,) and the approximate KL () of one mini-batch.
+
+        x: (B, D) normalised obs; actions: (B, A); old_log_prob, adv, old_values, returns,
+        mask: (B, 1). Masked means run over the learner's own steps only.
+        """
+        cfg = self.cfg
+        mean = self.actor(x, cond)
+        log_std = self.actor.log_std(cond)
+        log_prob = gaussian_log_prob(actions, mean, log_std)
+        if mask is None:
+            avg = torch.mean
+        else:
+            weight = mask / mask.sum().clamp(min=1.0)
+            avg = lambda v: (v * weight).sum()  # noqa: E731
+        with torch.no_grad():
+            log_ratio = log_prob - old_log_prob
+            kl = avg(torch.exp(log_ratio) - 1.0 - log_ratio)
+        ratio = torch.exp(log_prob - old_log_prob)
+        surrogate = torch.min(
+            adv * ratio, adv * ratio.clamp(1.0 - cfg.ratio_clip, 1.0 + cfg.ratio_clip)
+        )
+        policy_loss = -avg(surrogate)
+        entropy_loss = -cfg.entropy_loss_scale * avg(gaussian_entropy(log_std, x.shape[0]))
+        if self.actor_frozen:
+            policy_loss, entropy_loss = policy_loss * 0.0, entropy_loss * 0.0
+        values = self.critic(x, cond)
+        if cfg.value_clip > 0:
+            values = old_values + (values - old_values).clamp(-cfg.value_clip, cfg.value_clip)
+        value_loss = cfg.value_loss_scale * (returns - values).square().mean()
+        return torch.stack([policy_loss, entropy_loss, value_loss]), kl
+
+    def _adapt_learning_rate(self, kl: torch.Tensor) -> None:
+        """skrl's KLAdaptiveLR (factor 2 band around the target, x/÷1.5, lr in [1e-6, 1e-2])."""
+        if self.reduce_mean is not None:
+            kl = self.reduce_mean(kl)
+        kl_value = float(kl)  # one host sync per epoch
+        target = self.cfg.kl_target
+        if kl_value > 2.0 * target:
+            self.learning_rate = max(self.learning_rate / 1.5, 1e-6)
+        elif kl_value < target / 2.0:
+            self.learning_rate = min(self.learning_rate * 1.5, 1e-2)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate
+
+    # -- checkpoints (skrl layout) --------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """skrl checkpoint layout: policy, value, optimizer, observation/value preprocessors."""
+        return {
+            "policy": self.actor.state_dict(),
+            "value": self.critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "observation_preprocessor": self.obs_norm.state_dict(),
+            "value_preprocessor": self.value_norm.state_dict(),
+        }
+
+    def load_state_dict(self, data: dict) -> None:
+        """Load what a skrl-layout checkpoint holds (missing entries keep their values)."""
+        modules = {
+            "policy": self.actor, "value": self.critic, "optimizer": self.optimizer,
+            "observation_preprocessor": self.obs_norm, "value_preprocessor": self.value_norm,
+        }  # fmt: skip
+        for name, module in modules.items():
+            if name in data and data[name]:
+                module.load_state_dict(data[name])
+        if "optimizer" in data and data["optimizer"]:
+            self.learning_rate = self.optimizer.param_groups[0]["lr"]
