@@ -116,38 +116,78 @@ def collect(
 
     Build such a file with --allow-partial. An existing --out is only replaced with --force.
 
+    Under torchrun each rank collects --envs envs on cuda:LOCAL_RANK (or the CPU) into
+    raw.rank<r>.h5, with globally unique env ids and its own seed; build all shards together.
+
     Example: h1fault collect --envs 4096 --steps 1000 --device cuda --out raw.h5
     (several policies: --policy a.pt --policy b.pt)
+
+    Example: torchrun --standalone --nproc-per-node 4 -m h1fault collect --envs 4096 --device cuda --out raw.h5
     """
+    from h1fault import dist as hdist
     from h1fault.data.collect import run_collect
     from h1fault.data.writer import WriterConfig
 
     wcfg = WriterConfig(dtype=dtype, compression=compression, flush_steps=flush_steps,
                         checksum=checksum)  # fmt: skip
-    res = run_collect(
-        out, envs, steps, checkpoint=checkpoint, device=device, backend=backend, seed=seed,
-        overrides=list(overrides or []), writer=wcfg, force=force, progress=not no_progress,
-    )  # fmt: skip
-    summary = {
-        "path": str(res.path), "num_envs": res.num_envs, "num_steps": res.num_steps,
-        "complete": res.complete, "interrupted": res.interrupted, "num_events": res.num_events,
-        "mb_written": res.bytes_written / 1e6, "seconds": res.seconds,
-        "env_steps_per_s": res.env_steps_per_s, "sim_waited_on_disk_s": res.wait_s,
-    }  # fmt: skip
+    with hdist.session(device) as d:
+        res = run_collect(
+            out, envs, steps, checkpoint=checkpoint, device=device, backend=backend, seed=seed,
+            overrides=list(overrides or []), writer=wcfg, force=force, progress=not no_progress,
+            dist=d,
+        )  # fmt: skip
+    if d.is_rank0:
+        _print_collect(res, as_json)
+    if res.interrupted:
+        if d.is_rank0:
+            err_console.print(
+                f"[yellow]interrupted:[/] {escape(str(res.path))} holds {res.num_steps:,} steps "
+                "without the 'complete' flag; build it with --allow-partial", highlight=False,
+            )  # fmt: skip
+        raise typer.Exit(130)
+
+
+def _print_collect(res, as_json: bool) -> None:  # noqa: ANN001 - CollectResult (lazy import)
+    shards = res.shards or (res,)
+    env_steps = sum(r.num_steps * r.num_envs for r in shards)
+    seconds = max(r.seconds for r in shards)
+
+    def one(r) -> dict:  # noqa: ANN001
+        return {
+            "path": str(r.path), "num_envs": r.num_envs, "num_steps": r.num_steps,
+            "complete": r.complete, "interrupted": r.interrupted, "num_events": r.num_events,
+            "mb_written": r.bytes_written / 1e6, "seconds": r.seconds,
+            "env_steps_per_s": r.env_steps_per_s, "sim_waited_on_disk_s": r.wait_s,
+        }  # fmt: skip
+
+    summary = one(res)
+    if res.shards:  # the run's totals over all ranks, then each shard
+        summary.update({
+            "path": [str(r.path) for r in shards], "world_size": len(shards),
+            "num_envs": sum(r.num_envs for r in shards), "num_events": sum(r.num_events for r in shards),
+            "mb_written": sum(r.bytes_written for r in shards) / 1e6, "seconds": seconds,
+            "env_steps_per_s": env_steps / max(seconds, 1e-9),
+            "complete": all(r.complete for r in shards),
+            "interrupted": any(r.interrupted for r in shards),
+            "sim_waited_on_disk_s": max(r.wait_s for r in shards),
+            "shards": [one(r) for r in shards],
+        })  # fmt: skip
     if as_json:
         print_json(summary)
-    else:
+        return
+    for r in shards:
         console.print(
-            f"wrote {escape(str(res.path))}: {res.num_steps:,} steps x {res.num_envs:,} envs, "
-            f"{res.num_events:,} fault events, {res.bytes_written / 1e6:,.1f} MB, "
-            f"{res.env_steps_per_s:,.0f} env-steps/s (sim waited {res.wait_s:.2f} s on disk)"
+            f"wrote {escape(str(r.path))}: {r.num_steps:,} steps x {r.num_envs:,} envs, "
+            f"{r.num_events:,} fault events, {r.bytes_written / 1e6:,.1f} MB, "
+            f"{r.env_steps_per_s:,.0f} env-steps/s (sim waited {r.wait_s:.2f} s on disk)"
         )
-    if res.interrupted:
-        err_console.print(
-            f"[yellow]interrupted:[/] {escape(str(res.path))} holds {res.num_steps:,} steps without the "
-            "'complete' flag; build it with --allow-partial", highlight=False,
-        )  # fmt: skip
-        raise typer.Exit(130)
+    if res.shards:
+        console.print(
+            f"{len(shards)} ranks: {summary['num_envs']:,} envs, "
+            f"{summary['env_steps_per_s']:,.0f} env-steps/s in all; build them with "
+            f"h1fault dataset build {escape(' '.join(str(r.path) for r in shards))} "
+            "--out <dataset.h5>"
+        )
 
 
 @friendly_errors

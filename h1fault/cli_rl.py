@@ -68,15 +68,24 @@ def train_healthy(
     params/env.yaml, params/agent.yaml, TensorBoard events, curve.png, and policy.pt/.json
     (a small deployable copy plus how it was made).
 
+    Under torchrun each rank (GPU) trains --envs envs of one data-parallel run; rank 0 writes
+    the run dir; env steps and env-steps/s count all ranks (README: Several GPUs).
+
     Example: h1fault train-healthy --device cuda --envs 4096 --eval-episodes 256 agent.trainer.timesteps=24000
+
+    Example: torchrun --standalone --nproc-per-node 2 -m h1fault train-healthy --device cuda --envs 4096
     """
+    from h1fault import dist as hdist
     from h1fault.rl.config import TrainRunConfig
     from h1fault.rl.ship import train_healthy_and_ship
 
     check_train_args(envs, max_iterations, eval_episodes, device)
     cfg, spec = _run_setup(TrainRunConfig(), overrides, max_iterations, envs, device, backend,
                            seed, checkpoint, log_root, eval_episodes)  # fmt: skip
-    summary = train_healthy_and_ship(cfg, spec, overrides or [])
+    with hdist.session(device) as d:
+        summary = train_healthy_and_ship(cfg, spec, overrides or [], dist=d)
+    if summary is None:  # ranks > 0 of a torchrun run: rank 0 reports
+        return
     if as_json:
         print_json(summary)
         return
@@ -134,15 +143,21 @@ def train_failure(
     as the healthy policy (bank.healthy_policy, default: the shipped one). Writes the run dir
     like train-healthy, plus bank.pt (deployable: `h1fault closed-loop --bank`) and bank.json.
 
+    Under torchrun each rank (GPU) trains --envs envs of one data-parallel run (as train-healthy).
+
     Example: h1fault train-failure --device cuda --envs 4096 bank.structure=experts agent.trainer.timesteps=12000
     """
+    from h1fault import dist as hdist
     from h1fault.rl.failure import FailureRunConfig
     from h1fault.rl.ship import train_failure_and_ship
 
     check_train_args(envs, max_iterations, 0, device)
     cfg, spec = _run_setup(FailureRunConfig(), overrides, max_iterations, envs, device, backend,
                            seed, checkpoint, log_root, 0)  # fmt: skip
-    summary = train_failure_and_ship(cfg, spec, overrides or [])
+    with hdist.session(device) as d:
+        summary = train_failure_and_ship(cfg, spec, overrides or [], dist=d)
+    if summary is None:
+        return
     if as_json:
         print_json(summary)
         return
@@ -194,7 +209,10 @@ def play(
         bool, typer.Option("--faults", help="Evaluate under the default fault model.")
     ] = False,
     video: Annotated[
-        Path | None, typer.Option(help="Render env 0 to this .mp4 (needs ffmpeg) or .gif.")
+        Path | None,
+        typer.Option(
+            help="Render env 0's first episode to this .gif, .webp or .mp4 (needs ffmpeg)."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -57,7 +57,8 @@ def demo(
     """The whole loop, small, on the CPU, with the shipped walking policy.
 
     Faulted rollout summary -> collect -> dataset build -> dataset stats -> disc train -> disc
-    eval, all into demo_out/demo/<timestamp>/ (raw.h5, ds.h5, stats.png, disc/, plots/).
+    eval -> closed loop (knee faults, healthy policy vs the switch to the shipped bank's expert),
+    all into demo_out/demo/<timestamp>/ (raw.h5, ds.h5, stats.png, disc/, plots/).
 
     Example: h1fault demo
     """
@@ -112,4 +113,12 @@ def _say(event: tuple[str, dict]) -> None:
 
         console.print("6. disc eval (test split, streamed as deployed):")
         print_eval_report(data)
+    elif name == "closed_loop":
+        from h1fault.cli_closedloop import print_report as print_loop_report
+
+        if "skipped" in data:
+            console.print(f"7. closed loop: skipped, {data['skipped']}")
+        else:
+            console.print(f"7. closed loop on knee faults (detector: {data['detector']}):")
+            print_loop_report(data)
     err_console.print()

@@ -2,7 +2,9 @@
 
 1. a rollout under the fault model, summarised (falls, faults injected, torque saturation);
 2. ``collect`` -> raw HDF5; 3. ``dataset build``; 4. ``dataset stats`` (validation + plot);
-5. ``disc train``; 6. ``disc eval`` (streaming, as deployed; plots).
+5. ``disc train``; 6. ``disc eval`` (streaming, as deployed; plots);
+7. ``closed-loop`` with the shipped policy bank on knee faults: healthy policy only vs the switch
+   to the knee expert (oracle at onset, and the detector: the shipped one, else step 5's).
 
 Everything goes to a fresh timestamped folder, so a second demo never overwrites the first.
 """
@@ -39,6 +41,10 @@ class DemoConfig:
     """Discriminator epochs."""
     disc_hidden: int = 64
     """Discriminator GRU width."""
+    loop_envs: int = 6
+    """Envs (episodes per controller) of the closed-loop step."""
+    loop_episode_length_s: float = 5.0
+    """Episode length of the closed-loop step (s); knee faults start in 1-3 s."""
     seed: int = 0
     """Seed of every step."""
 
@@ -46,7 +52,8 @@ class DemoConfig:
     def quick(cls) -> DemoConfig:
         """A smoke-test size (seconds), used by the tests."""
         return cls(envs=12, steps=500, episode_length_s=4.0, onset_window_s=(0.5, 2.0),
-                   rollout_envs=4, rollout_steps=100, disc_epochs=2, disc_hidden=16)  # fmt: skip
+                   rollout_envs=4, rollout_steps=100, disc_epochs=2, disc_hidden=16,
+                   loop_envs=3, loop_episode_length_s=3.0)  # fmt: skip
 
 
 def env_overrides(cfg: DemoConfig) -> list[str]:
@@ -125,5 +132,36 @@ def run_demo(out_root: str | Path, cfg: DemoConfig, progress: bool = True, say=p
     summary["disc_eval"] = {k: report[k] for k in ("false_alarms", "quality_bar") if k in report}
     summary["disc_eval"]["detection"] = report["detection"]["overall"]
     say(("disc_eval", report))
+
+    loop = timed("closed_loop", closed_loop_step, cfg, trained.best_checkpoint)
+    summary["closed_loop"] = loop
+    say(("closed_loop", loop))
     summary["seconds"] = timings
     return summary
+
+
+def closed_loop_step(cfg: DemoConfig, disc_checkpoint: str | Path) -> dict:
+    """Step 7: knee faults (kept torque 0-20 %) under the healthy policy alone and switched to
+    the shipped bank's knee expert. Returns the closed-loop report, or ``{"skipped": why}``
+    when this h1fault ships no policy bank yet."""
+    from h1fault.closedloop import closed_loop, detector_factory, gru_detector_factory
+    from h1fault.config import apply_overrides
+    from h1fault.rl.bank import default_bank_path, load_bank
+    from h1fault.rl.policy import load_policy
+    from h1fault.sim.task import EnvConfig
+
+    if not default_bank_path().is_file():
+        return {"skipped": f"this h1fault ships no policy bank ({default_bank_path().name})"}
+    env_cfg = apply_overrides(EnvConfig(), [
+        f"episode_length_s={cfg.loop_episode_length_s}", "faults.p_fault=1.0",
+        "faults.onset_window_s=[1.0,2.0]", "faults.scale_range=[0.0,0.2]",
+        "faults.candidates=[left_knee,right_knee]",
+    ])  # fmt: skip
+    bank = load_bank(require_joints=env_cfg.faults.candidate_indices())
+    detector = detector_factory(None) or gru_detector_factory(disc_checkpoint)
+    report, _ = closed_loop(env_cfg, load_policy(), bank, detector=detector,
+                            rows=("healthy", "oracle_onset", "detector"), num_envs=cfg.loop_envs,
+                            seed=cfg.seed)  # fmt: skip
+    shipped = detector_factory(None) is not None
+    report["detector"] = "shipped" if shipped else f"{disc_checkpoint} (step 5)"
+    return report

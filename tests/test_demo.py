@@ -21,6 +21,11 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     assert summary["stats"]["ok"] is True
     assert summary["rollout"]["faults_injected"] > 0
     assert summary["collect"]["events"] > 0
+    loop = summary["closed_loop"]  # step 7 runs once a bank is shipped
+    if "skipped" not in loop:
+        assert loop["identical_fault_draws"] is True
+        assert list(loop["controllers"]) == ["healthy", "oracle_onset", "detector"]
+        assert set(loop["controllers"]["healthy"]["per_group"]) == {"knee"}
     # a second demo goes to a new folder, never over the first
     again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path), "--json"])
     assert again.exit_code == 0

@@ -140,6 +140,39 @@ def _check_compatible(infos: list[RawInfo]) -> None:
                 )
 
 
+def env_id_offset(info: RawInfo) -> int:
+    """Global id of the file's env 0: ``rank * envs per rank`` for a torchrun shard, else 0."""
+    return int(info.attrs.get("env_id_offset", 0))
+
+
+def check_shards(infos: list[RawInfo]) -> None:
+    """The shards of one torchrun collect run (same ``dist_run_id``) are all there, once each."""
+    runs: dict[str, dict[int, RawInfo]] = {}
+    for info in infos:
+        run = info.attrs.get("dist_run_id")
+        if run is None:
+            continue
+        rank, world = int(info.attrs.get("rank", -1)), int(info.attrs.get("world_size", 0))
+        have = runs.setdefault(str(run), {})
+        if rank in have:
+            raise H1FaultError(f"{info.path} and {have[rank].path} are both rank {rank} of the "
+                               f"same collect run; give each shard once")  # fmt: skip
+        if not 0 <= rank < world:
+            raise H1FaultError(f"{info.path}: shard attrs rank={rank} world_size={world} are "
+                               "inconsistent")  # fmt: skip
+        have[rank] = info
+    for have in runs.values():
+        ref = next(iter(have.values()))
+        world = int(ref.attrs["world_size"])
+        missing = sorted(set(range(world)) - set(have))
+        if missing:
+            raise H1FaultError(
+                f"{ref.path} is one of {world} shards of a torchrun collect run, but rank"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} "
+                f"{'are' if len(missing) > 1 else 'is'} not given (e.g. raw.rank*.h5 for all)"
+            )
+
+
 def build_dataset(
     sources: list[str | Path],
     out: str | Path,
@@ -174,6 +207,7 @@ def build_dataset(
     try:
         infos = [read_raw_info(f, p) for f, p in zip(files, paths, strict=True)]
         _check_compatible(infos)
+        check_shards(infos)
         flag_bytes = sum(i.num_steps * i.num_envs * FLAG_BYTES for i in infos)
         scans = []
         with byte_progress("scan", flag_bytes, progress) as advance:
@@ -269,6 +303,7 @@ def _combine(scans: list[RawScan]) -> tuple[np.ndarray, np.ndarray]:
         t = scan.episodes.copy()
         t["source"] = si
         t["start"] += offsets[si]
+        t["env"] += env_id_offset(scan.info)  # global env ids for the shards of a torchrun run
         parts.append(t)
     return np.concatenate(parts), offsets
 
@@ -554,6 +589,10 @@ def _write_attrs(
     a["source_num_steps"] = to_json([i.num_steps for i in infos])
     a["source_complete"] = to_json([i.complete for i in infos])
     a["source_policy_sha256"] = to_json([i.attrs.get("policy_sha256", "") for i in infos])
+    a["source_env_offsets"] = to_json([env_id_offset(i) for i in infos])
+    worlds = sorted({int(i.attrs.get("world_size", 1)) for i in infos})
+    a["source_world_size"] = to_json([int(i.attrs.get("world_size", 1)) for i in infos])
+    a["world_size"] = worlds[0] if len(worlds) == 1 else to_json(worlds)
     a["joint_names"] = to_json(ref.joint_names)
     a["isaaclab_joint_names"] = to_json(ref.attrs.get("isaaclab_joint_names", []))
     a["candidate_joints"] = to_json(ref.candidate_joints)

@@ -10,6 +10,7 @@ background thread, so the simulation only waits when the disk cannot keep up.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import shutil
 import signal
@@ -27,6 +28,7 @@ import torch
 from h1fault.console import make_progress
 from h1fault.data.schema import EVENT_DTYPE, OBS_DIM, RAW_STEP_DATASETS
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
+from h1fault.dist import Dist, shard_path
 from h1fault.errors import H1FaultError
 from h1fault.fileio import check_output_file
 from h1fault.provenance import git_commit, package_versions
@@ -68,6 +70,8 @@ class CollectResult:
     """Fault onsets logged."""
     wait_s: float
     """Seconds the simulation waited for the writer (full queue)."""
+    shards: tuple[CollectResult, ...] = ()
+    """Under torchrun: every rank's result in rank order (this one included); else empty."""
 
     @property
     def env_steps_per_s(self) -> float:
@@ -432,6 +436,7 @@ def run_collect(
     writer: WriterConfig | None = None,
     force: bool = False,
     progress: bool = True,
+    dist: Dist | None = None,
 ) -> CollectResult:
     """The ``h1fault collect`` command: build the env, load the policy (or policies), collect.
 
@@ -440,15 +445,34 @@ def run_collect(
     sha256 in the ``policies`` attr), or None for the shipped one.
     overrides: ``key=value`` items for the env config (``env.faults.p_fault=0.5`` or
     ``faults.p_fault=0.5``).
+    dist: under torchrun (:func:`h1fault.dist.init`), rank ``r`` runs ``num_envs`` envs on its
+    own device with seed ``dist.seed(seed)`` and writes ``<out stem>.rank<r><suffix>``; its attrs
+    say which envs of the run it holds (``env_id_offset = r * num_envs``), so ``dataset build``
+    of all shards numbers the envs 0 .. world_size * num_envs - 1.
     """
     out = Path(out)
-    at_least("--envs", num_envs)
-    at_least("--steps", num_steps)
+    sharded = dist is not None and dist.active
+    if sharded:
+        assert dist is not None
+        out, device = Path(shard_path(out, dist.rank)), str(dist.device)
     wcfg = writer or WriterConfig()
-    wcfg.validate()
-    check_torch_device(device)
-    check_output_file(out, force)  # before any work: a directory, missing folder, existing file
-    check_collect_fits(out, num_envs, num_steps, wcfg, device)
+    problem = None
+    try:
+        at_least("--envs", num_envs)
+        at_least("--steps", num_steps)
+        wcfg.validate()
+        check_torch_device(device)
+        check_output_file(out, force)  # before any work: a directory, missing folder, existing file
+        check_collect_fits(out, num_envs, num_steps, wcfg, device)
+    except H1FaultError as exc:
+        if not sharded:
+            raise
+        problem = str(exc)
+    if sharded:  # every rank stops if any rank cannot write its shard
+        assert dist is not None
+        problem = next((p for p in dist.gather_object(problem) if p is not None), None)
+        if problem is not None:
+            raise H1FaultError(problem)
     from h1fault.config import apply_overrides
     from h1fault.rl.policy import default_policy_path, file_sha256, load_policy
     from h1fault.sim.task import EnvConfig
@@ -465,17 +489,42 @@ def run_collect(
     groups = policy_groups(num_envs, len(paths))
     loaded = [load_policy(p, device) for p in paths]  # every file checked before the env is built
     policy: Policy = loaded[0] if len(loaded) == 1 else MultiPolicy(loaded, groups)
-    env = H1VecEnv(cfg, num_envs=num_envs, device=device, backend=backend, seed=seed)
+    env_seed = dist.seed(seed) if sharded and dist is not None else seed
     shas = [file_sha256(p) for p in paths]
     counts = torch.bincount(groups, minlength=len(paths)).tolist()
-    attrs = {
+    attrs: dict[str, Any] = {
         "policy_checkpoint": ",".join(str(p) for p in paths),
         "policy_sha256": ",".join(shas),
         "policies": [{"path": str(p), "sha256": h, "num_envs": c}
                      for p, h, c in zip(paths, shas, counts, strict=True)],
-        "seed": seed,
+        "seed": env_seed,
     }  # fmt: skip
+    if sharded:
+        assert dist is not None
+        attrs.update(shard_attrs(dist, num_envs, seed))
+        progress = progress and dist.is_rank0
+    env = H1VecEnv(cfg, num_envs=num_envs, device=device, backend=backend, seed=env_seed)
     res = collect(env, policy, out, num_steps, writer=writer, attrs=attrs, force=force,
                   progress=progress)  # fmt: skip
     write_env_policy(res.path, groups)
+    if sharded:
+        assert dist is not None
+        res = dataclasses.replace(res, shards=tuple(dist.gather_object(res)))
     return res
+
+
+def shard_attrs(dist: Dist, num_envs: int, base_seed: int) -> dict[str, Any]:
+    """Raw-file attrs of one rank's shard (a collective: every rank must call it).
+
+    ``dist_run_id`` is drawn on rank 0 and shared, so ``dataset build`` can tell the shards of
+    one run from those of another and insist on a complete set.
+    """
+    import uuid
+
+    return {
+        "world_size": dist.world_size,
+        "rank": dist.rank,
+        "env_id_offset": dist.env_id_offset(num_envs),
+        "base_seed": base_seed,
+        "dist_run_id": dist.broadcast_object(uuid.uuid4().hex),
+    }

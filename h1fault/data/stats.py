@@ -95,6 +95,8 @@ class Summary:
     """Raw files (one for a raw file)."""
     source_num_envs: list[int]
     """Envs per source ([] if unknown)."""
+    source_env_offsets: list[int] = field(default_factory=list)
+    """Global id of each source's env 0 (torchrun shards); [] means all 0."""
     obs_dtype: str = "float32"
     """Stored obs dtype."""
     nonfinite_rows: int = -1
@@ -186,6 +188,7 @@ def _summarize_dataset(f: Any, path: Path, read_arrays: bool, progress: bool) ->
         control_dt=float(f.attrs.get("control_dt", 0.02)),
         sources=[str(x) for x in json_attr(f, "sources", path, [])],
         source_num_envs=[int(x) for x in json_attr(f, "source_num_envs", path, [])],
+        source_env_offsets=[int(x) for x in json_attr(f, "source_env_offsets", path, [])],
         obs_dtype=str(f["obs"].dtype),
         crosscheck=cc.get("totals") if isinstance(cc, dict) else None,
         crosscheck_examples=cc.get("examples", {}) if isinstance(cc, dict) else {},
@@ -529,6 +532,11 @@ def _first_example(examples: dict, cat: str) -> str:
     return ""
 
 
+def _env_offset(s: Summary, source: int) -> int:
+    offs = s.source_env_offsets
+    return offs[source] if source < len(offs) else 0
+
+
 def _check_coverage(s: Summary) -> Check:
     if not s.source_num_envs:
         return Check("env_coverage", "skip", "env counts of the sources not recorded")
@@ -537,7 +545,8 @@ def _check_coverage(s: Summary) -> Check:
     for si, n_env in enumerate(s.source_num_envs):
         sel = (ep["source"] == si) & (ep["length"] > 0)
         have = set(np.unique(ep["env"][sel]).tolist())
-        miss = [e for e in range(n_env) if e not in have]
+        off = _env_offset(s, si)
+        miss = [e for e in range(off, off + n_env) if e not in have]
         if miss:
             src = s.sources[si] if si < len(s.sources) else f"source {si}"
             listed = ", ".join(str(e) for e in miss[:8]) + (" ..." if len(miss) > 8 else "")
@@ -596,7 +605,8 @@ def report(s: Summary, checks: list[Check], threshold: float = P_THRESHOLD) -> d
     for si, src in enumerate(s.sources):
         sel = ep["source"] == si
         n_env = s.source_num_envs[si] if si < len(s.source_num_envs) else None
-        per_env = np.bincount(ep["env"][sel].astype(np.int64), weights=lengths[sel],
+        per_env = np.bincount(ep["env"][sel].astype(np.int64) - _env_offset(s, si),
+                              weights=lengths[sel],
                               minlength=n_env or 0)  # fmt: skip
         coverage.append({
             "source": src, "num_envs": n_env, "envs_with_samples": int((per_env > 0).sum()),

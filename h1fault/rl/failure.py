@@ -19,11 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from h1fault.dist import Dist
 from h1fault.rl.bank import STRUCTURES, ConditionedValue, bank_from_healthy, make_actor
 from h1fault.rl.config import AgentConfig, ModelConfig, PPOConfig, TrainerConfig
 from h1fault.rl.policy import DeployedPolicy, load_policy
 from h1fault.rl.ppo import PPO, RunningNorm
-from h1fault.rl.train import TrainResult, load_agent_checkpoint, prepare_run_dir, run_training
+from h1fault.rl.train import (
+    TrainResult,
+    distribute,
+    load_agent_checkpoint,
+    prepare_run_dir,
+    run_training,
+)
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import NUM_JOINTS
 from h1fault.sim.task import EnvConfig
@@ -133,8 +140,13 @@ def train_failure(
     checkpoint: str | Path | None = None,
     log_root: str | Path = "logs/skrl",
     show_progress: bool = True,
+    dist: Dist | None = None,
 ) -> tuple[TrainResult, PPO, DeployedPolicy]:
-    """Train the bank; returns the run, the final PPO state and the healthy policy."""
+    """Train the bank; returns the run, the final PPO state and the healthy policy.
+
+    dist: under torchrun each rank trains ``num_envs`` envs with its own seed, one replica of
+    the bank (:func:`~h1fault.rl.train.distribute`); rank 0 alone writes the run directory.
+    """
     from h1fault.errors import H1FaultError
 
     if cfg.bank.structure not in STRUCTURES:
@@ -145,23 +157,29 @@ def train_failure(
     if not 0.0 <= lo <= hi:
         raise H1FaultError(f"bank.detection_delay_s must satisfy 0 <= lo <= hi, got {(lo, hi)}")
     t_start = time.perf_counter()
+    d = dist or Dist(None, torch.device(device))
+    if d.active:
+        device, seed = str(d.device), d.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed)
     env = H1VecEnv(cfg.env, num_envs=num_envs, device=device, backend=backend, seed=seed)
     healthy = load_policy(cfg.bank.healthy_policy or None, device=env.device)
-    run_dir = prepare_run_dir(cfg, log_root, cfg.agent.experiment)
+    run_dir = d.broadcast_object(
+        prepare_run_dir(cfg, log_root, cfg.agent.experiment) if d.is_rank0 else None
+    )
     ppo = build_bank_ppo(cfg, healthy, num_envs, env.device)
     warmup = cfg.bank.critic_warmup_iterations
     if checkpoint is not None:
         load_agent_checkpoint(ppo, Path(checkpoint))
         warmup = 0
+    distribute(ppo, d)
     takeover = DelayedTakeover(env, healthy, cfg.bank.detection_delay_s)
 
     def on_update(iteration: int) -> None:
         ppo.actor_frozen = iteration <= warmup
 
     result = run_training(env, ppo, cfg.agent, run_dir, t_start, takeover=takeover,
-                          show_progress=show_progress, on_update=on_update)  # fmt: skip
+                          show_progress=show_progress, on_update=on_update, dist=d)  # fmt: skip
     return result, ppo, healthy
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gymnasium
 import torch
-from skrl.models.torch import DeterministicMixin, GaussianMixin, Model
 from torch import nn
 
+from h1fault.dist import import_skrl
 from h1fault.errors import H1FaultError
+
+import_skrl()  # under torchrun skrl would otherwise start NCCL on import (see h1fault.dist)
+from skrl.models.torch import DeterministicMixin, GaussianMixin, Model  # noqa: E402
 
 _ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 

@@ -7,8 +7,6 @@ restarting; metrics are over those episodes.
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import numpy as np
 import torch
 
 from h1fault.console import make_progress
-from h1fault.errors import H1FaultError
 from h1fault.sim.contract import Policy, VecEnv
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.task import EnvConfig, ObsNoiseConfig
@@ -161,53 +158,36 @@ def evaluate(
 
 
 class _VideoRecorder:
-    """Offscreen MuJoCo rendering of env 0 (needs MUJOCO_GL=egl on GPUs or osmesa on CPUs)."""
+    """Frames of env 0's first episode at ~30 fps, written at :meth:`close` (offscreen GL:
+    MUJOCO_GL=egl on GPU machines, osmesa on CPU machines; see :mod:`h1fault.sim.render`)."""
 
     def __init__(
         self, env: H1VecEnv, path: str | Path, width: int = 640, height: int = 480
     ) -> None:
-        import mujoco
+        from h1fault.sim.render import FrameRenderer, check_video_path
 
-        self.path = Path(path)
-        if self.path.suffix not in (".mp4", ".gif"):
-            raise H1FaultError(f"video must end in .mp4 or .gif, got {self.path.name}")
-        if self.path.suffix == ".mp4" and shutil.which("ffmpeg") is None:
-            raise H1FaultError("writing .mp4 needs ffmpeg on PATH; use a .gif path instead")
+        self.path = check_video_path(path)
         self.env = env
-        self.data = mujoco.MjData(env.model)
-        try:
-            self.renderer = mujoco.Renderer(env.model, height=height, width=width)
-        except Exception as exc:  # noqa: BLE001 - GL backends fail in many ways
-            raise H1FaultError(
-                "offscreen rendering unavailable (set MUJOCO_GL=egl on a GPU machine or "
-                f"MUJOCO_GL=osmesa with libosmesa installed on a CPU machine): {exc}"
-            ) from None
+        self.renderer = FrameRenderer(env.model, width=width, height=height)
         self.frames: list[np.ndarray] = []
-        self._mujoco = mujoco
-        self._every = max(1, round(1 / 30 / env.control_dt))  # ~30 fps
+        self._every = max(1, round(1 / 30 / env.control_dt))
         self._k = 0
+        self._done = False
+        self._grab()  # the first frame: the robot as reset
+
+    def _grab(self) -> None:
+        self.frames.append(self.renderer.frame(self.env.backend.qpos[0].double().cpu().numpy()))
 
     def capture(self) -> None:
+        """Call after every step. Once env 0's first episode has ended (its step counter is back
+        at 0: the env was reset inside the step), the video stops."""
+        self._done = self._done or int(self.env.step_in_episode[0]) == 0
         self._k += 1
-        if self._k % self._every:
-            return
-        self.data.qpos[:] = self.env.backend.qpos[0].double().cpu().numpy()
-        self._mujoco.mj_forward(self.env.model, self.data)
-        self.renderer.update_scene(self.data, camera="track")
-        self.frames.append(self.renderer.render().copy())
+        if not self._done and self._k % self._every == 0:
+            self._grab()
 
     def close(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fps = round(1 / (self._every * self.env.control_dt))
-        if self.path.suffix == ".gif":
-            from PIL import Image
+        from h1fault.sim.render import write_video
 
-            images = [Image.fromarray(f) for f in self.frames]
-            images[0].save(self.path, save_all=True, append_images=images[1:],
-                           duration=int(1000 / fps), loop=0)  # fmt: skip
-            return
-        h, w = self.frames[0].shape[:2]
-        cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-               "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
-               "-pix_fmt", "yuv420p", str(self.path)]  # fmt: skip
-        subprocess.run(cmd, input=b"".join(f.tobytes() for f in self.frames), check=True)
+        self.renderer.close()
+        write_video(self.frames, self.path, fps=1 / (self._every * self.env.control_dt))

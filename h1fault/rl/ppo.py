@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from h1fault.dist import batch_moments
 from h1fault.rl.config import PPOConfig
 from h1fault.rl.models import mlp
 
@@ -36,6 +37,10 @@ class RunningNorm(nn.Module):
     Buffers (float64, skrl's names): ``running_mean`` (D,), ``running_variance`` (D,),
     ``current_count`` (). Output is clipped to ±``clip``.
     """
+
+    reduce_moments: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+    """Cross-process hook (:meth:`h1fault.dist.Dist.reduce_moments`): each batch is then merged
+    as the union of every rank's batch, so all ranks keep the single-process statistics."""
 
     def __init__(self, size: int, device: torch.device | str = "cpu", clip: float = 5.0) -> None:
         super().__init__()
@@ -50,7 +55,11 @@ class RunningNorm(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         """Fold a batch into the statistics. x: (B, D) or (T, N, D)."""
         x = x.reshape(-1, x.shape[-1])
-        self.merge(x.mean(dim=0), x.var(dim=0), x.shape[0])
+        if self.reduce_moments is None:
+            self.merge(x.mean(dim=0), x.var(dim=0), x.shape[0])
+            return
+        count, mean, m2 = self.reduce_moments(*batch_moments(x))
+        self.merge(mean, m2 / (count - 1.0).clamp(min=1.0), count)  # unbiased, as x.var()
 
     @torch.no_grad()
     def merge(self, mean: torch.Tensor, var: torch.Tensor, count: float | torch.Tensor) -> None:

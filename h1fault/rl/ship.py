@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from h1fault.config import to_dict
+from h1fault.dist import Dist
 from h1fault.provenance import git_commit, package_versions
 from h1fault.rl.config import TrainRunConfig
 from h1fault.rl.policy import export_policy, file_sha256, load_policy
@@ -47,10 +48,15 @@ def default_num_envs(device: str) -> int:
     return 4096 if device.startswith("cuda") else 16
 
 
-def canonical_command(name: str, spec: RunSpec, overrides: list[str], timesteps: int) -> str:
-    """The command line that reproduces a run (every choice explicit)."""
+def canonical_command(
+    name: str, spec: RunSpec, overrides: list[str], timesteps: int, world_size: int = 1
+) -> str:
+    """The command line that reproduces a run (every choice explicit; ``torchrun ...`` for a
+    run over ``world_size`` processes, each with ``--envs`` envs)."""
     parts = ["h1fault", name, "--envs", str(spec.num_envs), "--device", spec.device,
              "--backend", spec.backend, "--seed", str(spec.seed)]  # fmt: skip
+    if world_size > 1:
+        parts[:1] = ["torchrun", "--standalone", f"--nproc-per-node={world_size}", "-m", "h1fault"]
     if spec.checkpoint is not None:
         parts += ["--checkpoint", str(spec.checkpoint)]
     if spec.eval_episodes:
@@ -71,6 +77,7 @@ def _run_meta(result: TrainResult, cfg, command: str, spec: RunSpec) -> dict:
         else platform.processor() or platform.machine(),
         "backend": spec.backend,
         "commit": git_commit(),
+        "world_size": result.world_size,
         "env_steps": result.env_steps,
         "wall_clock_s": round(result.wall_s, 1),
         "train_env_steps_per_s": round(result.steps_per_s),
@@ -83,12 +90,21 @@ def _run_meta(result: TrainResult, cfg, command: str, spec: RunSpec) -> dict:
 
 
 def train_healthy_and_ship(cfg: TrainRunConfig, spec: RunSpec, overrides: list[str],
-                           show_progress: bool = True) -> dict:  # fmt: skip
-    """Train a healthy policy, write ``policy.pt``/``policy.json``; returns the metadata."""
+                           show_progress: bool = True, dist: Dist | None = None
+                           ) -> dict | None:  # fmt: skip
+    """Train a healthy policy, write ``policy.pt``/``policy.json``; returns the metadata.
+
+    dist: under torchrun (:func:`h1fault.dist.init`) every rank trains; rank 0 writes and gets
+    the metadata, the other ranks get None.
+    """
     result = train_healthy(cfg, num_envs=spec.num_envs, device=spec.device, seed=spec.seed,
                            backend=spec.backend, checkpoint=spec.checkpoint,
-                           log_root=spec.log_root, show_progress=show_progress)  # fmt: skip
-    command = canonical_command("train-healthy", spec, overrides, cfg.agent.trainer.timesteps)
+                           log_root=spec.log_root, show_progress=show_progress,
+                           dist=dist)  # fmt: skip
+    if dist is not None and not dist.is_rank0:
+        return None
+    command = canonical_command("train-healthy", spec, overrides, cfg.agent.trainer.timesteps,
+                                result.world_size)  # fmt: skip
     return write_deployable(result, cfg, command, spec)
 
 
@@ -114,8 +130,10 @@ def write_deployable(result: TrainResult, cfg: TrainRunConfig, command: str,
 
 
 def train_failure_and_ship(cfg, spec: RunSpec, overrides: list[str],
-                           show_progress: bool = True) -> dict:  # fmt: skip
-    """Train the failure bank, write ``bank.pt``/``bank.json``; returns the metadata."""
+                           show_progress: bool = True, dist: Dist | None = None
+                           ) -> dict | None:  # fmt: skip
+    """Train the failure bank, write ``bank.pt``/``bank.json``; returns the metadata (None on
+    ranks > 0 under torchrun, see :func:`train_healthy_and_ship`)."""
     from h1fault.rl.bank import default_bank_path
     from h1fault.rl.failure import export_bank, train_failure
     from h1fault.rl.policy import default_policy_path
@@ -123,8 +141,12 @@ def train_failure_and_ship(cfg, spec: RunSpec, overrides: list[str],
     result, ppo, healthy = train_failure(
         cfg, num_envs=spec.num_envs, device=spec.device, seed=spec.seed, backend=spec.backend,
         checkpoint=spec.checkpoint, log_root=spec.log_root, show_progress=show_progress,
+        dist=dist,
     )  # fmt: skip
-    command = canonical_command("train-failure", spec, overrides, cfg.agent.trainer.timesteps)
+    if dist is not None and not dist.is_rank0:
+        return None
+    command = canonical_command("train-failure", spec, overrides, cfg.agent.trainer.timesteps,
+                                result.world_size)  # fmt: skip
     meta = _run_meta(result, cfg, command, spec)
     healthy_path = Path(cfg.bank.healthy_policy or default_policy_path())
     meta |= {

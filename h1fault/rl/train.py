@@ -22,6 +22,7 @@ import torch
 
 from h1fault.config import dump_yaml
 from h1fault.console import err_console, make_progress
+from h1fault.dist import Dist
 from h1fault.errors import H1FaultError
 from h1fault.provenance import new_run_dir, save_code_state
 from h1fault.rl.config import AgentConfig, TrainRunConfig
@@ -49,6 +50,8 @@ class TrainResult:
     """Mean episode length of the last episodes (s)."""
     final_mean_return: float
     """Mean episode return of the last episodes."""
+    world_size: int = 1
+    """Processes that trained together (torchrun); env_steps and steps_per_s count them all."""
 
 
 class Takeover(Protocol):
@@ -118,17 +121,47 @@ def train_healthy(
     checkpoint: str | Path | None = None,
     log_root: str | Path = "logs/skrl",
     show_progress: bool = True,
+    dist: Dist | None = None,
 ) -> TrainResult:
-    """Train a PPO walking policy; returns where everything went and headline numbers."""
+    """Train a PPO walking policy; returns where everything went and headline numbers.
+
+    dist: under torchrun (:func:`h1fault.dist.init`) every rank trains ``num_envs`` envs on its
+    own device with its own seed, one replica of the policy (see :func:`distribute`); rank 0
+    alone writes the run directory.
+    """
     t_start = time.perf_counter()
+    d = dist or Dist(None, torch.device(device))
+    if d.active:
+        device, seed = str(d.device), d.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed)
     env = H1VecEnv(cfg.env, num_envs=num_envs, device=device, backend=backend, seed=seed)
-    run_dir = prepare_run_dir(cfg, log_root, cfg.agent.experiment)
+    run_dir = d.broadcast_object(
+        prepare_run_dir(cfg, log_root, cfg.agent.experiment) if d.is_rank0 else None
+    )
     ppo = build_ppo(env.num_obs, env.num_actions, num_envs, cfg.agent, env.device)
     if checkpoint is not None:
         load_agent_checkpoint(ppo, Path(checkpoint))
-    return run_training(env, ppo, cfg.agent, run_dir, t_start, show_progress=show_progress)
+    distribute(ppo, d)
+    return run_training(env, ppo, cfg.agent, run_dir, t_start, show_progress=show_progress,
+                        dist=d)  # fmt: skip
+
+
+def distribute(ppo: PPO, dist: Dist) -> None:
+    """Make ``ppo`` one replica of a data-parallel run (a no-op for one process).
+
+    Rank 0's weights and normaliser statistics are copied to every rank now; at every update the
+    gradients are averaged over the ranks (before clipping), the KL that drives the adaptive
+    learning rate is averaged (so every rank picks the same rate), and each batch the
+    observation and value normalisers see is reduced exactly (their statistics stay those of
+    one process over all ranks' samples). Replicas thus stay identical, bit for bit.
+    """
+    if dist.world_size == 1:
+        return
+    for module in (ppo.actor, ppo.critic, ppo.obs_norm, ppo.value_norm):
+        dist.broadcast_module(module)
+    ppo.reduce_grads, ppo.reduce_mean = dist.allreduce_grads, dist.allreduce_mean
+    ppo.obs_norm.reduce_moments = ppo.value_norm.reduce_moments = dist.reduce_moments
 
 
 def run_training(
@@ -140,17 +173,22 @@ def run_training(
     takeover: Takeover | None = None,
     show_progress: bool = True,
     on_update=None,
+    dist: Dist | None = None,
 ) -> TrainResult:
     """The loop: act, step, record; update every ``rollouts`` steps; log, checkpoint.
 
     on_update(iteration) is called before each update (e.g. to end a critic warm-up).
+    dist: several ranks (``ppo`` already :func:`distribute`-d): episode statistics and env-step
+    counts cover all ranks, all stop together, and only rank 0 writes (``run_dir`` is rank 0's).
     """
     from torch.utils.tensorboard import SummaryWriter
 
+    d = dist or Dist(None, torch.device(env.device))
+    write = d.is_rank0
     trainer, rollouts = agent.trainer, agent.ppo.rollouts
     timesteps = trainer.timesteps
-    writer = SummaryWriter(str(run_dir))
-    n = env.num_envs
+    writer = SummaryWriter(str(run_dir)) if write else None
+    n, world = env.num_envs, d.world_size
     obs, _ = env.reset()
     ep_return = torch.zeros(n, device=env.device)
     ret_sum = torch.zeros(3, device=env.device)  # finished episodes: count, return sum, length
@@ -160,7 +198,9 @@ def run_training(
     best_return = -float("inf")
     max_s = trainer.max_minutes * 60.0
     ckpt_dir = run_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    show_progress = show_progress and write
+    if write:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
     progress = make_progress(show_progress, fields=("stats",), elapsed=True)
     t_loop = time.perf_counter()
     t = 0
@@ -192,14 +232,22 @@ def run_training(
                 on_update(iteration)
             next_cond = takeover.control()[1] if takeover is not None else None
             stats = ppo.update(obs, next_cond)
-            count, rsum, lsum = ret_sum.tolist()
+            elapsed = time.perf_counter() - t_loop
+            over = float(max_s > 0 and elapsed > max_s)
+            # episodes of every rank, and one decision to stop (a rank stopping alone would hang)
+            count, rsum, lsum, over = d.allreduce_sum(
+                torch.cat([ret_sum, ret_sum.new_tensor([over])])
+            ).tolist()
             if count > 0:
                 recent.append((rsum / count, lsum / count))
                 ret_sum.zero_()
             mean_ret, mean_len = recent[-1] if recent else (0.0, 0.0)
-            elapsed = time.perf_counter() - t_loop
-            sps = (t + 1) * n / max(elapsed, 1e-9)
-            curve.append((t + 1, (t + 1) * n, elapsed, mean_ret, mean_len, sps))
+            sps = (t + 1) * n * world / max(elapsed, 1e-9)
+            curve.append((t + 1, (t + 1) * n * world, elapsed, mean_ret, mean_len, sps))
+            if not write:
+                if over:
+                    break
+                continue
             if (t + 1) % trainer.write_interval < rollouts or t == timesteps - 1:
                 _write_scalars(writer, t + 1, stats, episode_log, mean_ret, mean_len, sps)
                 episode_log = None
@@ -214,27 +262,29 @@ def run_training(
             if show_progress and not err_console.is_terminal and len(curve) % 10 == 1:
                 # batch jobs and log files get a plain line instead of a live bar
                 err_console.print(f"t={t + 1}/{timesteps} {elapsed:6.0f}s {text}")
-            if max_s > 0 and elapsed > max_s:
+            if over:
                 err_console.print(f"time budget of {max_s / 60:.1f} min reached at t={t + 1}")
                 break
     timesteps_done = t + 1
     loop_s = time.perf_counter() - t_loop
     final = ckpt_dir / f"agent_{timesteps_done}.pt"
-    torch.save(ppo.state_dict(), final)
     best = ckpt_dir / "best_agent.pt"
-    if not best.exists():
-        torch.save(ppo.state_dict(), best)
-    writer.close()
-    _write_curve(run_dir, curve)
+    if write:
+        torch.save(ppo.state_dict(), final)
+        if not best.exists():
+            torch.save(ppo.state_dict(), best)
+        writer.close()
+        _write_curve(run_dir, curve)
     return TrainResult(
         run_dir=run_dir,
         final_checkpoint=final,
         best_checkpoint=best,
-        env_steps=timesteps_done * n,
+        env_steps=timesteps_done * n * world,
         wall_s=time.perf_counter() - t_start,
-        steps_per_s=timesteps_done * n / max(loop_s, 1e-9),
+        steps_per_s=timesteps_done * n * world / max(loop_s, 1e-9),
         final_mean_length_s=curve[-1][4] if curve else 0.0,
         final_mean_return=curve[-1][3] if curve else 0.0,
+        world_size=world,
     )
 
 

@@ -22,17 +22,17 @@ from h1fault.sim.vec_env import H1VecEnv
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "env_golden.npz"
 NUM_ENVS, STEPS, SEED = 4, 30, 7
-NO_SENSOR = TorqueSensorConfig(enabled=False)
-"""The torque-sensor model came after the fixture: off, so the recorded torques stay exact."""
+_NO_SENSOR = TorqueSensorConfig(enabled=False)
+"""The fixture predates torque-sensor noise (it changes the 88-dim torques by design)."""
 CONFIGS = {
-    "default": EnvConfig(torque_sensor=NO_SENSOR),
+    "default": EnvConfig(torque_sensor=_NO_SENSOR),
     # resets (time-outs and falls), command resamples and fault onsets inside 30 steps
     "stress": EnvConfig(
+        torque_sensor=_NO_SENSOR,
         episode_length_s=0.3,
         min_base_height=0.95,
         commands=CommandConfig(resample_s=0.1, standing_fraction=0.25),
         faults=FaultConfig(p_fault=1.0, onset_window_s=(0.0, 0.2), scale_range=(0.0, 0.05)),
-        torque_sensor=NO_SENSOR,
     ),
 }
 """The rollouts recorded: name -> env config (CPU, MuJoCo C backend, shipped policy)."""
