@@ -49,6 +49,10 @@ class BankConfig:
     """Takeover delay after the onset (s), uniform per episode: the detector's latency."""
     critic_warmup_iterations: int = 20
     """First PPO iterations that train only the (fresh) critic; the experts stay as they are."""
+    oversample: tuple[str, ...] = ("left_knee", "right_knee", "left_hip_pitch", "right_hip_pitch")
+    """Joints whose faults are drawn more often in training (the ones the healthy gait falls on)."""
+    oversample_factor: float = 4.0
+    """Draw weight of each ``oversample`` joint relative to the other candidates (1: uniform)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,21 @@ class DelayedTakeover:
         torch.where(done, self._draw(), self.delay, out=self.delay)
 
 
+def candidate_weights(cfg: FailureRunConfig) -> torch.Tensor:
+    """Per-candidate draw weights (K,) from ``bank.oversample`` / ``bank.oversample_factor``."""
+    from h1fault.errors import H1FaultError
+
+    names = cfg.env.faults.candidates
+    unknown = sorted(set(cfg.bank.oversample) - set(names))
+    if unknown:
+        raise H1FaultError(f"bank.oversample names non-candidate joints: {', '.join(unknown)}")
+    if not cfg.bank.oversample_factor > 0:
+        raise H1FaultError(f"bank.oversample_factor must be > 0, got {cfg.bank.oversample_factor}")
+    return torch.tensor(
+        [cfg.bank.oversample_factor if n in cfg.bank.oversample else 1.0 for n in names]
+    )
+
+
 def build_bank_ppo(
     cfg: FailureRunConfig, healthy: DeployedPolicy, num_envs: int, device: torch.device
 ) -> PPO:
@@ -163,6 +182,7 @@ def train_failure(
     torch.manual_seed(seed)
     np.random.seed(seed)
     env = H1VecEnv(cfg.env, num_envs=num_envs, device=device, backend=backend, seed=seed)
+    env.faults.weight_candidates(candidate_weights(cfg))
     healthy = load_policy(cfg.bank.healthy_policy or None, device=env.device)
     run_dir = d.broadcast_object(
         prepare_run_dir(cfg, log_root, cfg.agent.experiment) if d.is_rank0 else None

@@ -83,6 +83,8 @@ class FaultSchedule:
         self.num_envs = num_envs
         self.generator = generator
         self._candidates = torch.tensor(cfg.candidate_indices(), device=self.device)
+        self._candidate_cdf: torch.Tensor | None = None
+        """Cumulative draw probabilities (K,) when candidates are weighted; None: uniform."""
         self._joint_ids = torch.arange(len(self.nominal), device=self.device)
         self._onset_lo = round(cfg.onset_window_s[0] / control_dt)
         self._onset_hi = max(self._onset_lo + 1, round(cfg.onset_window_s[1] / control_dt))
@@ -114,7 +116,10 @@ class FaultSchedule:
         span = self._onset_hi - self._onset_lo
         has = u_has < (cfg.p_fault if cfg.enabled else 0.0)
         # uniform integers by flooring; clamped: float32 u * k can round up to k
-        pick = (u_joint * k).long().clamp_(max=k - 1)
+        if self._candidate_cdf is None:
+            pick = (u_joint * k).long().clamp_(max=k - 1)
+        else:
+            pick = torch.searchsorted(self._candidate_cdf, u_joint, right=True).clamp_(max=k - 1)
         onset = (u_onset * span).long().clamp_(max=span - 1).add_(self._onset_lo)
         lo, hi = cfg.scale_range
         scale = lo + (hi - lo) * u_scale
@@ -124,6 +129,21 @@ class FaultSchedule:
         torch.where(env_mask, scale, self.scale, out=self.scale)
         self.active &= ~env_mask
         torch.where(env_mask[:, None], self.nominal, self.limits, out=self.limits)
+
+    def weight_candidates(self, weights: torch.Tensor | None) -> None:
+        """Draw candidate ``i`` with probability ``weights[i] / sum`` from the next resample on
+        (training only: ``train-failure`` gives hard joints more episodes; the recorded fault
+        model of a dataset is always the uniform one). weights: (K,) >= 0, or None for uniform.
+        """
+        if weights is None:
+            self._candidate_cdf = None
+            return
+        w = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+        if w.shape != self._candidates.shape or not bool((w >= 0).all()) or float(w.sum()) <= 0:
+            raise H1FaultError(
+                f"candidate weights must be {len(self._candidates)} non-negative numbers, not all 0"
+            )
+        self._candidate_cdf = torch.cumsum(w / w.sum(), dim=0)
 
     def apply_onsets(self, step_in_episode: torch.Tensor) -> torch.Tensor:
         """Activate faults whose onset is this step. Returns (num_envs,) bool: onsets now.

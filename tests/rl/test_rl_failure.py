@@ -85,3 +85,33 @@ def test_detection_delay_validated() -> None:
     cfg = apply_overrides(FailureRunConfig(), ["bank.detection_delay_s=[0.5,0.1]"])
     with pytest.raises(H1FaultError, match="detection_delay_s"):
         train_failure(cfg, num_envs=2, device="cpu")
+
+
+def test_oversampled_joints_are_drawn_more_often() -> None:
+    from h1fault.rl.failure import FailureRunConfig, candidate_weights
+    from h1fault.sim.faults import FaultSchedule
+
+    cfg = FailureRunConfig()
+    n = 20000
+    sched = FaultSchedule(cfg.env.faults, torch.full((19,), 100.0), n, 0.02, 20.0,
+                          torch.Generator().manual_seed(0))  # fmt: skip
+    sched.weight_candidates(candidate_weights(cfg))
+    sched.resample(torch.ones(n, dtype=torch.bool))
+    counts = torch.bincount(sched.planned_joint, minlength=19).float() / n
+    knee, elbow = 3, 14  # left_knee (oversampled 4x), left_elbow
+    assert 0.12 < counts[knee] < 0.16  # 4 / 29 = 0.138
+    assert 0.025 < counts[elbow] < 0.045  # 1 / 29 = 0.034
+    assert counts[4] == 0 and counts[9] == 0  # ankles are never candidates
+    sched.weight_candidates(None)  # back to uniform
+    sched.resample(torch.ones(n, dtype=torch.bool))
+    uniform = torch.bincount(sched.planned_joint, minlength=19).float() / n
+    assert abs(uniform[knee] - 1 / 17) < 0.01
+
+
+def test_oversample_names_must_be_candidates() -> None:
+    from h1fault.config import apply_overrides
+    from h1fault.rl.failure import FailureRunConfig, candidate_weights
+
+    cfg = apply_overrides(FailureRunConfig(), ["bank.oversample=[left_ankle]"])
+    with pytest.raises(H1FaultError, match="non-candidate"):
+        candidate_weights(cfg)
