@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.distributed as tdist
 
+from h1fault.console import parse_device
 from h1fault.errors import H1FaultError
 
 SEED_STRIDE = 1_000_003
@@ -72,10 +73,7 @@ def rank_device(device: str, launch: Launch | None) -> torch.device:
     An explicit ``cuda:N`` is refused under torchrun with several processes (they would share
     one GPU); use ``CUDA_VISIBLE_DEVICES`` to choose the GPUs instead.
     """
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise H1FaultError(f"--device must be cpu, cuda or cuda:N, got {device!r}") from None
+    dev = parse_device(device)
     if launch is None or dev.type != "cuda":
         return dev
     if dev.index is not None and launch.world_size > 1:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from h1fault.console import make_progress
+from h1fault.console import make_progress, resolve_device
 from h1fault.data.schema import EVENT_DTYPE, OBS_DIM, RAW_STEP_DATASETS
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
 from h1fault.dist import Dist, shard_path
@@ -33,7 +33,7 @@ from h1fault.errors import H1FaultError
 from h1fault.fileio import check_output_file
 from h1fault.provenance import git_commit, package_versions
 from h1fault.sim.contract import Policy, VecEnv
-from h1fault.validate import at_least, check_torch_device
+from h1fault.validate import at_least
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
@@ -461,7 +461,7 @@ def run_collect(
         at_least("--envs", num_envs)
         at_least("--steps", num_steps)
         wcfg.validate()
-        check_torch_device(device)
+        resolve_device(device)
         check_output_file(out, force)  # before any work: a directory, missing folder, existing file
         check_collect_fits(out, num_envs, num_steps, wcfg, device)
     except H1FaultError as exc:
