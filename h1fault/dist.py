@@ -28,8 +28,8 @@ from typing import Any
 import torch
 import torch.distributed as tdist
 
+from h1fault.console import parse_device
 from h1fault.errors import H1FaultError
-from h1fault.validate import check_torch_device
 
 SEED_STRIDE = 1_000_003
 """Rank ``r`` seeds its envs and sampling with ``seed + r * SEED_STRIDE`` (a prime far above
@@ -74,17 +74,16 @@ def rank_device(device: str, launch: Launch | None) -> torch.device:
     one GPU); use ``CUDA_VISIBLE_DEVICES`` to choose the GPUs instead.
     """
     try:
-        dev = torch.device(device)
+        raw = torch.device(device)
     except (RuntimeError, TypeError):
-        dev = None
+        raw = None  # parse_device below says what is wrong with the name
     several = launch is not None and launch.world_size > 1
-    if several and dev is not None and dev.type == "cuda" and dev.index is not None:
+    if several and raw is not None and raw.type == "cuda" and raw.index is not None:
         raise H1FaultError(
             f"--device {device} under torchrun: pass --device cuda, each rank then uses "
             "cuda:LOCAL_RANK (pick GPUs with CUDA_VISIBLE_DEVICES)"
         )
-    check_torch_device(device)
-    dev = torch.device(device)
+    dev = parse_device(device)
     if launch is None or dev.type != "cuda":
         return dev
     if launch.local_rank >= torch.cuda.device_count():
