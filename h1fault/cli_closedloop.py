@@ -140,10 +140,12 @@ def closed_loop(
     from h1fault.rl.policy import load_policy
     from h1fault.sim.render import check_video_path
     from h1fault.sim.task import EnvConfig
+    from h1fault.validate import at_least, check_torch_device, number_in
 
-    num_envs = envs if envs is not None else (6144 if device.startswith("cuda") else 8)
-    if num_envs < 1:
-        fail(f"--envs must be >= 1, got {num_envs}")
+    check_torch_device(device)
+    num_envs = at_least(
+        "--envs", envs if envs is not None else (6144 if device.startswith("cuda") else 8)
+    )
     items = [o[4:] if o.startswith("env.") else o for o in (overrides or [])]
     cfg = apply_overrides(EnvConfig(), items)
     if fault_joint is not None:
@@ -153,8 +155,8 @@ def closed_loop(
     if rows is not None and not rows:
         fail("--controllers is empty")
     width, height = _size(video_size)
-    if not 0 < video_fps <= 50:
-        fail(f"--video-fps must be in (0, 50], got {video_fps}")
+    number_in("--video-fps", video_fps, 0, 50, lo_open=True)
+    number_in("--video-seconds", video_seconds, 0, lo_open=True)
     if video:
         for path in video:
             check_video_path(path)
@@ -180,6 +182,11 @@ def closed_loop(
         missing = [p for p in pair if p not in rows]
         if missing:
             fail(f"--video-rows {','.join(missing)} not among the rows run ({','.join(rows)})")
+    if video:
+        from h1fault.sim.model import load_model
+        from h1fault.sim.render import check_rendering
+
+        check_rendering(load_model())  # no GL here: say so before the rollout, not after it
     report, result = run(
         cfg, healthy_policy, policy_bank, robust=robust_policy, detector=detector, rows=rows,
         num_envs=num_envs, device=device, backend=backend, seed=seed,

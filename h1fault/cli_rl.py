@@ -18,8 +18,9 @@ from h1fault.cli_common import (
     err_console,
     friendly_errors,
     print_json,
+    resolve_device,
 )
-from h1fault.validate import at_least, check_torch_device
+from h1fault.validate import at_least
 
 
 def register(root: typer.Typer) -> None:
@@ -103,7 +104,7 @@ def check_train_args(
     if max_iterations is not None:
         at_least("--max-iterations", max_iterations)
     at_least("--eval-episodes", eval_episodes, 0)
-    check_torch_device(device)
+    resolve_device(device)
 
 
 @friendly_errors
@@ -227,7 +228,7 @@ def play(
     from h1fault.rl.policy import load_policy
 
     at_least("--episodes", episodes)
-    check_torch_device(device)
+    resolve_device(device)
     policy = load_policy(checkpoint, device=device)
     report = run(policy, episodes=episodes, device=device, backend=backend, seed=seed,
                  faults=faults, video=video)  # fmt: skip

@@ -4,7 +4,8 @@
   stdout stays clean for ``--json``.
 - :func:`make_progress`: the one rich progress-bar factory (count or byte bars, extra fields);
   :func:`byte_progress` is its one-task byte bar as a context manager.
-- :func:`resolve_device`: the one device-string parser (``auto`` = cuda if available, else cpu).
+- :func:`resolve_device`: the one device-string parser (``auto`` = cuda if available, else cpu)
+  and existence check; :func:`parse_device` is its parsing half.
 """
 
 from __future__ import annotations
@@ -76,28 +77,35 @@ def byte_progress(
         yield lambda nbytes: bar.advance(task, nbytes)
 
 
-def resolve_device(device: str) -> torch.device:
-    """Parse a device string: ``auto`` (cuda if available, else cpu), ``cpu``, ``cuda``, ``cuda:N``.
-
-    A CUDA device on a machine without CUDA, or any other name, is a one-line
-    :class:`~h1fault.errors.H1FaultError`.
-    """
+def parse_device(device: str) -> torch.device:
+    """A device string as a torch device: ``auto`` (cuda if available, else cpu), ``cpu``,
+    ``cuda`` or ``cuda:N``; anything else is a one-line :class:`~h1fault.errors.H1FaultError`.
+    Does not check that the device exists (:func:`resolve_device` does)."""
     import torch
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         torch_device = torch.device(device)
-    except RuntimeError:
+    except (RuntimeError, TypeError):
         torch_device = None
     if torch_device is None or torch_device.type not in ("cpu", "cuda"):
-        raise H1FaultError(f"unknown device '{device}' (use auto, cpu, cuda or cuda:N)")
+        raise H1FaultError(f"unknown --device '{device}' (auto, cpu, cuda or cuda:N)")
+    return torch_device
+
+
+def resolve_device(device: str) -> torch.device:
+    """:func:`parse_device`, then check the device exists: a CUDA device on a machine without
+    CUDA, or a ``cuda:N`` past the visible GPUs, is a one-line
+    :class:`~h1fault.errors.H1FaultError`."""
+    import torch
+
+    torch_device = parse_device(device)
     if torch_device.type == "cuda":
         if not torch.cuda.is_available():
-            raise H1FaultError(f"device '{device}' requested but no CUDA GPU is available")
+            raise H1FaultError(f"--device {device} requested, but CUDA is not available here")
         if (torch_device.index or 0) >= torch.cuda.device_count():
             raise H1FaultError(
-                f"device '{device}' requested but this machine has "
-                f"{torch.cuda.device_count()} CUDA GPU(s)"
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
             )
     return torch_device

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.distributed as tdist
 
+from h1fault.console import parse_device
 from h1fault.errors import H1FaultError
 
 SEED_STRIDE = 1_000_003
@@ -73,16 +74,18 @@ def rank_device(device: str, launch: Launch | None) -> torch.device:
     one GPU); use ``CUDA_VISIBLE_DEVICES`` to choose the GPUs instead.
     """
     try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise H1FaultError(f"--device must be cpu, cuda or cuda:N, got {device!r}") from None
-    if launch is None or dev.type != "cuda":
-        return dev
-    if dev.index is not None and launch.world_size > 1:
+        raw = torch.device(device)
+    except (RuntimeError, TypeError):
+        raw = None  # parse_device below says what is wrong with the name
+    several = launch is not None and launch.world_size > 1
+    if several and raw is not None and raw.type == "cuda" and raw.index is not None:
         raise H1FaultError(
             f"--device {device} under torchrun: pass --device cuda, each rank then uses "
             "cuda:LOCAL_RANK (pick GPUs with CUDA_VISIBLE_DEVICES)"
         )
+    dev = parse_device(device)
+    if launch is None or dev.type != "cuda":
+        return dev
     if launch.local_rank >= torch.cuda.device_count():
         raise H1FaultError(f"LOCAL_RANK {launch.local_rank} but only "
                            f"{torch.cuda.device_count()} CUDA devices are visible")  # fmt: skip

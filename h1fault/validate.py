@@ -41,24 +41,3 @@ def number_in(
             want = f"in {left}{lo:g}, {hi:g}{right}"
         raise H1FaultError(f"{name} must be {want}, got {value}")
     return v
-
-
-def check_torch_device(device: str) -> None:
-    """A torch device this machine has: ``cpu``, ``cuda`` or ``cuda:N`` (CUDA only where torch
-    was built with it and a GPU is visible)."""
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise H1FaultError(f"unknown --device '{device}' (cpu, cuda or cuda:N)") from None
-    if dev.type == "cpu":
-        return
-    if dev.type != "cuda":
-        raise H1FaultError(f"--device {device}: only cpu and cuda are supported")
-    if not torch.cuda.is_available():
-        raise H1FaultError(f"--device {device} requested, but CUDA is not available here")
-    if dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise H1FaultError(
-            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
-        )

@@ -138,3 +138,13 @@ def test_every_command_refuses_nonsense(work: dict[str, Path]) -> None:
                             f"stderr {res.stderr[-400:]!r}")  # fmt: skip
     assert not failures, "\n".join(failures)
     assert os.listdir(work["d"] / "adir") == []
+
+
+def test_json_output_is_strict(capsys: pytest.CaptureFixture[str]) -> None:
+    """`play --episodes 0 --json` used to print NaN, which JSON parsers reject."""
+    import json
+
+    from h1fault.cli_common import print_json
+
+    print_json({"a": float("nan"), "b": [1.0, float("inf")], "c": torch.tensor(2.5)})
+    assert json.loads(capsys.readouterr().out) == {"a": None, "b": [1.0, None], "c": 2.5}

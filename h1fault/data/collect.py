@@ -22,27 +22,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from h1fault.console import make_progress
-from h1fault.data.schema import OBS_DIM, RAW_STEP_DATASETS
+from h1fault.console import make_progress, resolve_device
+from h1fault.data.schema import EVENT_DTYPE, OBS_DIM, RAW_STEP_DATASETS
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
 from h1fault.dist import Dist, shard_path
 from h1fault.errors import H1FaultError
 from h1fault.fileio import check_output_file
 from h1fault.provenance import git_commit, package_versions
 from h1fault.sim.contract import Policy, VecEnv
-from h1fault.validate import at_least, check_torch_device
+from h1fault.validate import at_least
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-_FLAG_TORCH = {
-    "done": torch.bool, "terminated": torch.bool, "truncated": torch.bool,
-    "fault_joint": torch.int8, "saturated": torch.bool, "episode": torch.int32,
-    "step_in_episode": torch.int32, "torque_limit": torch.float32,
-}  # fmt: skip
-_EVENT_TORCH = {"env": torch.int32, "episode": torch.int32, "step_in_episode": torch.int32,
-                "global_step": torch.int64, "joint": torch.int16, "scale": torch.float32,
-                "limit": torch.float32}  # fmt: skip
+
+
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.empty(0, dtype.newbyteorder("="))).dtype
+
+
+_FLAG_TORCH = {name: _torch_dtype(dt) for name, dt in RAW_STEP_DATASETS.items()}
+"""Staging dtypes of the per-step flags: the raw format's (:data:`RAW_STEP_DATASETS`)."""
+_EVENT_TORCH = {name: _torch_dtype(EVENT_DTYPE[name]) for name in EVENT_DTYPE.names}
+"""Staging dtypes of the fault events: the raw format's (:data:`EVENT_DTYPE`)."""
 
 
 @dataclass(frozen=True)
@@ -458,7 +461,7 @@ def run_collect(
         at_least("--envs", num_envs)
         at_least("--steps", num_steps)
         wcfg.validate()
-        check_torch_device(device)
+        resolve_device(device)
         check_output_file(out, force)  # before any work: a directory, missing folder, existing file
         check_collect_fits(out, num_envs, num_steps, wcfg, device)
     except H1FaultError as exc:

@@ -11,6 +11,7 @@ that collect logged. Disagreements are counted per category (below) and per epis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -126,86 +127,109 @@ def scan_raw(
     if t_total == 0:
         raise H1FaultError(f"{path} holds no steps")
     events, ignored = _load_events(f, info)
-    ev_key = (events["env"].astype(np.int64) << 32) | events["episode"].astype(np.int64)
-    g_key, g_first, g_count = np.unique(ev_key, return_index=True, return_counts=True)
-    g_joint = events["joint"][g_first].astype(np.int16)
-    g_onset = events["step_in_episode"][g_first].astype(np.int64)
-    g_scale = events["scale"][g_first]
-    ev_rows = events["global_step"]
-
+    faults = _FaultGroups.of(events)
+    state = _PassState(n)
     tb = _block_rows(f, n, FLAG_BYTES, _FLAG_BLOCK_BYTES)
-    env_ids = np.arange(n, dtype=np.int64)
-    prev_done = np.zeros(n, bool)
-    prev_sie = np.zeros(n, np.int64)
-    prev_ep = np.zeros(n, np.int64)
-    open_start = np.zeros(n, np.int64)
-    pieces: list[tuple[np.ndarray, ...]] = []  # env, t_start, t_end, episode, terminated
-    cat_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # key, category, count
-    sat_parts: list[tuple[np.ndarray, np.ndarray]] = []  # key, first saturation step
-    first: dict[str, tuple[int, int, int, int]] = {}
-    names = ("done", "terminated", "truncated", "fault_joint", "saturated", "episode",
-             "step_in_episode", "torque_limit")  # fmt: skip
     for t0 in range(0, t_total, tb):
         t1 = min(t0 + tb, t_total)
-        b = {k: f[k][t0:t1] for k in names}
+        b = {k: f[k][t0:t1] for k in RAW_STEP_DATASETS}
         if advance is not None:
             advance(sum(v.nbytes for v in b.values()))
-        done, term, sat = b["done"], b["terminated"], b["saturated"]
+        _check_step_stream(path, b, t0, state)
+        state.add_episode_ends(b, t0)
+        _check_events_on_rows(path, events, b, t0, t1)
+        state.add_crosscheck(b, t0, faults, info.derived_fault_state)
+        state.add_first_saturations(b, t0)
+        state.carry(b)
+    eps, keep_steps, dropped = state.episodes(t_total, info.complete)
+    table, ekey = _episode_table(eps, keep_steps, faults, state.sat_parts)
+    crosscheck, examples = _crosscheck(table, ekey, state)
+    used = int(table["num_events"].sum())
+    scan = RawScan(
+        info=info, episodes=table, keep_steps=keep_steps, crosscheck=crosscheck,
+        examples=examples, events_used=used, events_ignored=ignored + len(events) - used,
+        dropped_episodes=dropped,
+    )  # fmt: skip
+    if check_obs:
+        _scan_obs(f, scan, advance)
+    return scan
+
+
+@dataclass
+class _FaultGroups:
+    """Each (env, episode) that has events, sorted by ``key = env << 32 | episode``, with its
+    first event's fault (the episode's fault) and its event count. Every array is (G,)."""
+
+    key: np.ndarray
+    joint: np.ndarray
+    onset: np.ndarray
+    scale: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def of(cls, events: np.ndarray) -> _FaultGroups:
+        """From the sorted :func:`_load_events` table."""
+        ev_key = (events["env"].astype(np.int64) << 32) | events["episode"].astype(np.int64)
+        key, first, count = np.unique(ev_key, return_index=True, return_counts=True)
+        return cls(
+            key, events["joint"][first].astype(np.int16),
+            events["step_in_episode"][first].astype(np.int64), events["scale"][first], count,
+        )  # fmt: skip
+
+    def lookup(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``key`` (any shape) in the groups and whether each is there."""
+        pos = np.minimum(np.searchsorted(self.key, key), len(self.key) - 1)
+        return pos, self.key[pos] == key
+
+
+class _PassState:
+    """What pass 1 carries from one block of steps to the next, and collects along the way."""
+
+    def __init__(self, n: int) -> None:
+        self.env_ids = np.arange(n, dtype=np.int64)
+        self.prev_done = np.zeros(n, bool)
+        self.prev_sie = np.zeros(n, np.int64)
+        self.prev_ep = np.zeros(n, np.int64)
+        self.open_start = np.zeros(n, np.int64)
+        """Per env: first row of its episode still open at the end of the last block."""
+        self.pieces: list[tuple[np.ndarray, ...]] = []
+        """Ended episodes: env, t_start, t_end, episode, terminated, ended."""
+        self.cat_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        """Cross-check counts: key, category index, count."""
+        self.sat_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        """First saturation per key seen in a block: key, step in episode."""
+        self.first: dict[str, tuple[int, int, int, int]] = {}
+        """Category -> (row, env, episode, step) of its first occurrence."""
+
+    def add_episode_ends(self, b: dict[str, np.ndarray], t0: int) -> None:
+        """Record the episodes that end in this block (env-major, time ascending)."""
+        e_n, e_t = np.nonzero(b["done"].T)
+        if not len(e_n):
+            return
+        e_t = e_t.astype(np.int64) + t0
+        same = np.r_[False, e_n[1:] == e_n[:-1]]
+        starts = np.where(same, np.r_[0, e_t[:-1] + 1], self.open_start[e_n])
+        ep, term = b["episode"].astype(np.int64), b["terminated"]
+        self.pieces.append((e_n.astype(np.int64), starts, e_t, ep[e_t - t0, e_n],
+                            term[e_t - t0, e_n], np.ones(len(e_n), bool)))  # fmt: skip
+        np.maximum.at(self.open_start, e_n, e_t + 1)
+
+    def add_crosscheck(
+        self, b: dict[str, np.ndarray], t0: int, faults: _FaultGroups, derived: bool
+    ) -> None:
+        """Compare the labels the events imply with the logged fault state, per category."""
         ep = b["episode"].astype(np.int64)
         sie = b["step_in_episode"].astype(np.int64)
-        # -- the step stream must be well formed ------------------------------------------
-        if t0 == 0 and (sie[0] != 0).any():
-            bad_n = int(np.argmax(sie[0] != 0))
-            raise H1FaultError(f"{path}: env {bad_n} does not start at an episode start "
-                               f"(step_in_episode {sie[0, bad_n]} at row 0)")  # fmt: skip
-        p_done = np.vstack([prev_done[None], done[:-1]])
-        p_sie = np.vstack([prev_sie[None], sie[:-1]])
-        p_ep = np.vstack([prev_ep[None], ep[:-1]])
-        bad = (sie != np.where(p_done, 0, p_sie + 1)) | (ep != p_ep + p_done)
-        if t0 == 0:
-            bad[0] = False
-        bad |= done != (term | b["truncated"])
-        if bad.any():
-            bt, bn = np.unravel_index(np.argmax(bad), bad.shape)
-            raise H1FaultError(
-                f"{path}: step stream of env {bn} is inconsistent at row {t0 + bt} (episode "
-                f"{ep[bt, bn]}, step_in_episode {sie[bt, bn]}, done {bool(done[bt, bn])}); "
-                "file is corrupt"
-            )
-        # -- episode ends ------------------------------------------------------------------
-        e_n, e_t = np.nonzero(done.T)  # env-major, time ascending within env
-        if len(e_n):
-            e_t = e_t.astype(np.int64) + t0
-            same = np.r_[False, e_n[1:] == e_n[:-1]]
-            starts = np.where(same, np.r_[0, e_t[:-1] + 1], open_start[e_n])
-            pieces.append((e_n.astype(np.int64), starts, e_t, ep[e_t - t0, e_n],
-                           term[e_t - t0, e_n], np.ones(len(e_n), bool)))  # fmt: skip
-            np.maximum.at(open_start, e_n, e_t + 1)
-        # -- events must sit on their rows -------------------------------------------------
-        in_blk = (ev_rows >= t0) & (ev_rows < t1)
-        if in_blk.any():
-            e = events[in_blk]
-            r = e["global_step"] - t0
-            ok = (ep[r, e["env"]] == e["episode"]) & (sie[r, e["env"]] == e["step_in_episode"])
-            if not ok.all():
-                x = e[np.argmin(ok)]
-                raise H1FaultError(
-                    f"{path}: event at row {x['global_step']} (env {x['env']}, episode "
-                    f"{x['episode']}, step {x['step_in_episode']}) does not match the step "
-                    "stream; file is corrupt"
-                )
-        # -- expected labels vs logged fault state -----------------------------------------
-        key = (env_ids[None, :] << 32) | ep
-        if len(g_key):
-            pos = np.minimum(np.searchsorted(g_key, key), len(g_key) - 1)
-            found = g_key[pos] == key
-            joint = np.where(found, g_joint[pos], -1)
-            onset = np.where(found, g_onset[pos], np.iinfo(np.int64).max)
+        key = (self.env_ids[None, :] << 32) | ep
+        if len(faults.key):
+            pos, found = faults.lookup(key)
+            joint = np.where(found, faults.joint[pos], -1)
+            onset = np.where(found, faults.onset[pos], np.iinfo(np.int64).max)
             expected = np.where(sie >= onset, joint, -1)
         else:
             expected = np.full(key.shape, -1, np.int16)
         logged = b["fault_joint"].astype(np.int16)
-        cut = logged >= 0
+        cut, sat = logged >= 0, b["saturated"]
         cut_wo = cut & (expected < 0)
         masks = {
             "cut_at_reset": cut_wo & (sie == 0),
@@ -213,7 +237,7 @@ def scan_raw(
             "event_without_cut": (expected >= 0) & ~cut,
             "wrong_joint": (expected >= 0) & cut & (expected != logged),
             "flag_state": (sat & ~cut)
-            if info.derived_fault_state
+            if derived
             else (np.isfinite(b["torque_limit"]) != cut) | (sat & ~cut),
         }
         for ci, cat in enumerate(CATEGORIES):
@@ -221,44 +245,113 @@ def scan_raw(
             if not m.any():
                 continue
             keys, counts = np.unique(key[m], return_counts=True)
-            cat_parts.append((keys, np.full(len(keys), ci), counts))
-            if cat not in first:
+            self.cat_parts.append((keys, np.full(len(keys), ci), counts))
+            if cat not in self.first:
                 bt, bn = np.unravel_index(np.argmax(m), m.shape)
-                first[cat] = (t0 + int(bt), int(bn), int(ep[bt, bn]), int(sie[bt, bn]))
-        if sat.any():
-            ks, ss = key[sat], sie[sat]
-            order = np.lexsort((ss, ks))
-            ks, ss = ks[order], ss[order]
-            lead = np.r_[True, ks[1:] != ks[:-1]]
-            sat_parts.append((ks[lead], ss[lead]))
-        prev_done, prev_sie, prev_ep = done[-1].copy(), sie[-1].copy(), ep[-1].copy()
+                self.first[cat] = (t0 + int(bt), int(bn), int(ep[bt, bn]), int(sie[bt, bn]))
 
-    # -- unfinished episodes (cut by the end of the file) ----------------------------------
-    open_n = np.flatnonzero(open_start < t_total)
-    if len(open_n):
-        pieces.append((open_n.astype(np.int64), open_start[open_n],
-                       np.full(len(open_n), t_total - 1, np.int64), prev_ep[open_n],
-                       np.zeros(len(open_n), bool), np.zeros(len(open_n), bool)))  # fmt: skip
-    env_a, ts_a, te_a, ep_a, term_a, ended_a = (
-        np.concatenate(c) for c in zip(*pieces, strict=True)
-    )
-    order = np.lexsort((ts_a, env_a))
-    env_a, ts_a, te_a, ep_a, term_a, ended_a = (
-        a[order] for a in (env_a, ts_a, te_a, ep_a, term_a, ended_a)
-    )
-    keep_steps = np.full(n, t_total, np.int64)
-    dropped = 0
-    if not info.complete:
-        unfinished = ~ended_a
-        keep_steps[env_a[unfinished]] = ts_a[unfinished]
-        dropped = int(unfinished.sum())
-        sel = ~unfinished
-        env_a, ts_a, te_a, ep_a, term_a, ended_a = (
-            a[sel] for a in (env_a, ts_a, te_a, ep_a, term_a, ended_a)
+    def add_first_saturations(self, b: dict[str, np.ndarray], t0: int) -> None:
+        """The first saturated step of each (env, episode) in this block."""
+        sat = b["saturated"]
+        if not sat.any():
+            return
+        key = (self.env_ids[None, :] << 32) | b["episode"].astype(np.int64)
+        ks, ss = key[sat], b["step_in_episode"].astype(np.int64)[sat]
+        order = np.lexsort((ss, ks))
+        ks, ss = ks[order], ss[order]
+        lead = np.r_[True, ks[1:] != ks[:-1]]
+        self.sat_parts.append((ks[lead], ss[lead]))
+
+    def carry(self, b: dict[str, np.ndarray]) -> None:
+        """Keep the block's last row: the next block's stream check starts from it."""
+        self.prev_done = b["done"][-1].copy()
+        self.prev_sie = b["step_in_episode"][-1].astype(np.int64)
+        self.prev_ep = b["episode"][-1].astype(np.int64)
+
+    def episodes(
+        self, t_total: int, complete: bool
+    ) -> tuple[tuple[np.ndarray, ...], np.ndarray, int]:
+        """All episodes (env, t_start, t_end, episode, terminated, ended), env-major, with the
+        unfinished ones (cut by the end of the file) dropped unless the file is complete.
+
+        Returns them, the rows kept per env (N,) and how many were dropped.
+        """
+        pieces = list(self.pieces)
+        open_n = np.flatnonzero(self.open_start < t_total)
+        if len(open_n):
+            pieces.append((open_n.astype(np.int64), self.open_start[open_n],
+                           np.full(len(open_n), t_total - 1, np.int64), self.prev_ep[open_n],
+                           np.zeros(len(open_n), bool), np.zeros(len(open_n), bool)))  # fmt: skip
+        eps = tuple(np.concatenate(c) for c in zip(*pieces, strict=True))
+        order = np.lexsort((eps[1], eps[0]))
+        eps = tuple(a[order] for a in eps)
+        keep_steps = np.full(len(self.env_ids), t_total, np.int64)
+        dropped = 0
+        if not complete:
+            unfinished = ~eps[5]
+            keep_steps[eps[0][unfinished]] = eps[1][unfinished]
+            dropped = int(unfinished.sum())
+            eps = tuple(a[~unfinished] for a in eps)
+        return eps, keep_steps, dropped
+
+
+def _check_step_stream(path: Path, b: dict[str, np.ndarray], t0: int, state: _PassState) -> None:
+    """One-line error unless every env's counters continue the previous row: step in episode
+    +1 (0 after a done), episode +1 after a done, ``done = terminated | truncated``."""
+    done = b["done"]
+    ep = b["episode"].astype(np.int64)
+    sie = b["step_in_episode"].astype(np.int64)
+    if t0 == 0 and (sie[0] != 0).any():
+        bad_n = int(np.argmax(sie[0] != 0))
+        raise H1FaultError(f"{path}: env {bad_n} does not start at an episode start "
+                           f"(step_in_episode {sie[0, bad_n]} at row 0)")  # fmt: skip
+    p_done = np.vstack([state.prev_done[None], done[:-1]])
+    p_sie = np.vstack([state.prev_sie[None], sie[:-1]])
+    p_ep = np.vstack([state.prev_ep[None], ep[:-1]])
+    bad = (sie != np.where(p_done, 0, p_sie + 1)) | (ep != p_ep + p_done)
+    if t0 == 0:
+        bad[0] = False
+    bad |= done != (b["terminated"] | b["truncated"])
+    if bad.any():
+        bt, bn = np.unravel_index(np.argmax(bad), bad.shape)
+        raise H1FaultError(
+            f"{path}: step stream of env {bn} is inconsistent at row {t0 + bt} (episode "
+            f"{ep[bt, bn]}, step_in_episode {sie[bt, bn]}, done {bool(done[bt, bn])}); "
+            "file is corrupt"
         )
 
-    k = len(env_a)
-    table = np.zeros(k, dtype=EPISODE_DTYPE)
+
+def _check_events_on_rows(
+    path: Path, events: np.ndarray, b: dict[str, np.ndarray], t0: int, t1: int
+) -> None:
+    """One-line error unless each event in rows [t0, t1) names its row's episode and step."""
+    ev_rows = events["global_step"]
+    in_blk = (ev_rows >= t0) & (ev_rows < t1)
+    if not in_blk.any():
+        return
+    e = events[in_blk]
+    r = e["global_step"] - t0
+    ep, sie = b["episode"], b["step_in_episode"]
+    ok = (ep[r, e["env"]] == e["episode"]) & (sie[r, e["env"]] == e["step_in_episode"])
+    if not ok.all():
+        x = e[np.argmin(ok)]
+        raise H1FaultError(
+            f"{path}: event at row {x['global_step']} (env {x['env']}, episode "
+            f"{x['episode']}, step {x['step_in_episode']}) does not match the step "
+            "stream; file is corrupt"
+        )
+
+
+def _episode_table(
+    eps: tuple[np.ndarray, ...],
+    keep_steps: np.ndarray,
+    faults: _FaultGroups,
+    sat_parts: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (K,) :data:`EPISODE_DTYPE` table of the kept episodes with their fault and first
+    saturation, and their keys (K,) ``env << 32 | episode``."""
+    env_a, ts_a, te_a, ep_a, term_a, ended_a = eps
+    table = np.zeros(len(env_a), dtype=EPISODE_DTYPE)
     offsets = np.concatenate([[0], np.cumsum(keep_steps)])
     table["env"] = env_a
     table["episode"] = ep_a
@@ -269,15 +362,12 @@ def scan_raw(
     table["split"] = -1
     ekey = (env_a.astype(np.int64) << 32) | ep_a.astype(np.int64)
     table["fault_joint"], table["onset"], table["scale"] = -1, -1, np.nan
-    used = 0
-    if len(g_key):
-        pos = np.minimum(np.searchsorted(g_key, ekey), len(g_key) - 1)
-        found = g_key[pos] == ekey
-        table["fault_joint"] = np.where(found, g_joint[pos], -1)
-        table["onset"] = np.where(found, g_onset[pos], -1)
-        table["scale"] = np.where(found, g_scale[pos], np.nan)
-        table["num_events"] = np.where(found, g_count[pos], 0)
-        used = int(table["num_events"].sum())
+    if len(faults.key):
+        pos, found = faults.lookup(ekey)
+        table["fault_joint"] = np.where(found, faults.joint[pos], -1)
+        table["onset"] = np.where(found, faults.onset[pos], -1)
+        table["scale"] = np.where(found, faults.scale[pos], np.nan)
+        table["num_events"] = np.where(found, faults.count[pos], 0)
     table["first_saturation"] = -1
     if sat_parts:
         ks = np.concatenate([p[0] for p in sat_parts])
@@ -288,11 +378,22 @@ def scan_raw(
         ks, ss = ks[lead], ss[lead]
         pos = np.minimum(np.searchsorted(ks, ekey), len(ks) - 1)
         table["first_saturation"] = np.where(ks[pos] == ekey, ss[pos], -1)
+    return table, ekey
+
+
+def _crosscheck(
+    table: np.ndarray, ekey: np.ndarray, state: _PassState
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Per-episode mismatch counts into ``table``; totals per category and the first example.
+
+    ``cut_at_reset`` counts episodes, the other categories count steps.
+    """
+    k = len(table)
     per_cat = np.zeros((k, len(CATEGORIES)), np.int64)
-    if cat_parts:
-        keys = np.concatenate([p[0] for p in cat_parts])
-        cats = np.concatenate([p[1] for p in cat_parts])
-        counts = np.concatenate([p[2] for p in cat_parts])
+    if state.cat_parts:
+        keys = np.concatenate([p[0] for p in state.cat_parts])
+        cats = np.concatenate([p[1] for p in state.cat_parts])
+        counts = np.concatenate([p[2] for p in state.cat_parts])
         pos = np.minimum(np.searchsorted(ekey, keys), max(k - 1, 0))
         hit = (ekey[pos] == keys) if k else np.zeros(len(keys), bool)
         np.add.at(per_cat, (pos[hit], cats[hit]), counts[hit])
@@ -300,15 +401,9 @@ def scan_raw(
     table["mismatches"] = per_cat[:, step_cats].sum(axis=1)
     crosscheck = {c: int(per_cat[:, i].sum()) for i, c in enumerate(CATEGORIES)}
     crosscheck["cut_at_reset"] = int((per_cat[:, 0] > 0).sum())
+    first = state.first
     examples = {c: _where(*first[c]) for c in first if crosscheck.get(c, 0) > 0}
-    scan = RawScan(
-        info=info, episodes=table, keep_steps=keep_steps, crosscheck=crosscheck,
-        examples=examples, events_used=used, events_ignored=ignored + len(events) - used,
-        dropped_episodes=dropped,
-    )  # fmt: skip
-    if check_obs:
-        _scan_obs(f, scan, advance)
-    return scan
+    return crosscheck, examples
 
 
 def _scan_obs(f: h5py.File, scan: RawScan, advance: object) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from h1fault.sim.event_fields import EVENT_KEYS
+
 OBS_DIM = 88
 """Discriminator observation width: 69 policy observations + 19 applied joint torques."""
 RAW_FORMAT = "h1fault-raw"
@@ -14,17 +16,9 @@ DATASET_FORMAT = "h1fault-dataset"
 FORMAT_VERSION = 1
 
 EVENT_DTYPE = np.dtype(
-    [
-        ("env", "<i4"),
-        ("episode", "<i4"),
-        ("step_in_episode", "<i4"),
-        ("global_step", "<i8"),
-        ("joint", "<i2"),
-        ("scale", "<f4"),
-        ("limit", "<f4"),
-    ]
+    list(zip(EVENT_KEYS, ("<i4", "<i4", "<i4", "<i8", "<i2", "<f4", "<f4"), strict=True))
 )
-"""One row per fault onset in a raw file's ``events`` table."""
+"""One row per fault onset in a raw file's ``events`` table (fields: ``EVENT_KEYS``)."""
 
 EPISODE_DTYPE = np.dtype(
     [

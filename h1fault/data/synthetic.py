@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from h1fault.data.schema import OBS_DIM, RAW_STEP_DATASETS
+from h1fault.data.schema import EVENT_DTYPE, OBS_DIM, RAW_STEP_DATASETS
 from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
 from h1fault.sim.model import (
     DEFAULT_FAULT_CANDIDATES,
@@ -132,18 +132,7 @@ def write_synthetic_raw(
             k = min(k_batch, steps - b0)
             obs = np.empty((k, n, OBS_DIM), dtype=spec.dtype)
             flags = {name: np.empty((k, n), dt) for name, dt in RAW_STEP_DATASETS.items()}
-            events: dict[str, list] = {
-                f: []
-                for f in (
-                    "env",
-                    "episode",
-                    "step_in_episode",
-                    "global_step",
-                    "joint",
-                    "scale",
-                    "limit",
-                )
-            }
+            events: dict[str, list] = {f: [] for f in EVENT_DTYPE.names}
             for i in range(k):
                 t = b0 + i
                 row = base + drift * sie[:, None].astype(np.float32)
@@ -220,13 +209,6 @@ def _draw(
 
 
 def _event(events: dict, env: int, ep: int, sie: int, t: int, joint: int, scale: float) -> None:
-    for key, val in (
-        ("env", env),
-        ("episode", ep),
-        ("step_in_episode", sie),
-        ("global_step", t),
-        ("joint", joint),
-        ("scale", scale),
-        ("limit", scale * NOMINAL_LIMITS[joint]),
-    ):
-        events[key].append(val)  # fmt: skip
+    values = (env, ep, sie, t, joint, scale, scale * NOMINAL_LIMITS[joint])
+    for key, val in zip(EVENT_DTYPE.names, values, strict=True):
+        events[key].append(val)

@@ -182,6 +182,8 @@ class RawWriter:
         try:
             self._file = open_for_write(self.path)
         except OSError as exc:
+            with contextlib.suppress(OSError):  # HDF5 may leave an empty file behind
+                self.path.unlink()
             raise H1FaultError(f"cannot create {self.path}: {io_error_text(exc)}") from None
         try:
             self._create(attrs)

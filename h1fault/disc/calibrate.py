@@ -18,125 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from h1fault.disc.checkpoint import DiscMeta, load_split_for_checkpoint, save_checkpoint
-from h1fault.disc.dataset import ClassSpec, SplitData
-from h1fault.disc.decision import DecisionRule
-from h1fault.disc.metrics import FALSE_ALARM_TARGET, IDENTIFY_TARGET, certification
-from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer
+from h1fault.disc.metrics import FALSE_ALARM_TARGET
+from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, pick_on_probs, rule_of
 from h1fault.disc.streaming import stream_split
 from h1fault.errors import H1FaultError
 from h1fault.fileio import check_output_file
 from h1fault.validate import at_least, number_in
-
-
-def _fa(row: dict[str, Any]) -> float:
-    """The larger of the two false-alarm rates of a grid row."""
-    return max(
-        row["healthy_episode_false_alarm_rate"] or 0.0, row["pooled_false_alarm_rate"] or 0.0
-    )
-
-
-def _key(row: dict[str, Any]) -> tuple:
-    """Sort key of feasible rows: best first."""
-    inf = float("inf")
-    return (
-        -(row["identified_within_window_of_saturation"] or 0.0),
-        _fa(row),
-        row["alarms_per_healthy_hour"] or 0.0,
-        inf if row["latency_from_saturation_median_s"] is None
-        else row["latency_from_saturation_median_s"],
-    )  # fmt: skip
-
-
-def pick_rule(
-    rows: list[dict[str, Any]], fa_target: float = FALSE_ALARM_TARGET
-) -> tuple[dict[str, Any], bool]:
-    """Best grid row: max identification with both the healthy-episode and the pooled
-    false-alarm rate < ``fa_target``.
-
-    Returns the row and whether it meets the target; if none does, the row with the fewest
-    false alarms (then most identification) and False.
-    """
-    if not rows:
-        raise H1FaultError("empty rule grid")
-    feasible = [r for r in rows if _fa(r) < fa_target]
-    if feasible:
-        return min(feasible, key=_key), True
-    fallback = min(
-        rows, key=lambda r: (_fa(r), -(r["identified_within_window_of_saturation"] or 0.0))
-    )
-    return fallback, False
-
-
-def certification_warnings(cert: dict[str, Any], split: str, fa_target: float) -> list[str]:
-    """One line per reason the pick cannot certify the false-alarm target (empty if it can)."""
-    if cert["certified"]:
-        return []
-    n, ub = cert["healthy_episodes"], cert["false_alarm_upper_bound"]
-    k = cert["healthy_episodes_with_alarm"]
-    if n < cert["min_healthy_episodes_to_certify"]:
-        return [
-            f"the {split} split has {n} healthy episodes: even with no alarm the "
-            f"{cert['confidence']:.0%} upper bound of the false-alarm rate is {ub:.1%}; "
-            f"certifying < {fa_target:.0%} needs >= {cert['min_healthy_episodes_to_certify']} "
-            "(collect more data or a larger val split)"
-        ]
-    return [
-        f"{k}/{n} healthy {split} episodes alarmed: the {cert['confidence']:.0%} upper bound of "
-        f"the false-alarm rate is {ub:.1%}, not < {fa_target:.0%}"
-    ]
-
-
-def rule_of(row: dict[str, Any]) -> DecisionRule:
-    return DecisionRule(row["fault_threshold"], row["persistence"], row["latch"])
-
-
-def pick_on_probs(
-    probs: torch.Tensor,
-    split: SplitData,
-    classes: ClassSpec,
-    *,
-    control_dt: float = 0.02,
-    fa_target: float = FALSE_ALARM_TARGET,
-    window_s: float = 0.5,
-    thresholds: tuple[float, ...] | list[float] = THRESHOLDS,
-    persistences: tuple[int, ...] | list[int] = PERSISTENCES,
-    latches: tuple[bool, ...] | list[bool] = LATCHES,
-) -> dict[str, Any]:
-    """Score the grid on one split's probabilities (S, C) and pick a rule. Returns
-    ``{"pick", "feasible", "rule", "rule_text", "best_per_latch_mode", "grid", ...}``."""
-    if not 0.0 < fa_target <= 1.0:
-        raise H1FaultError(f"false-alarm target must be in (0, 1], got {fa_target}")
-    scorer = RuleScorer(probs, split, classes, control_dt=control_dt, window_s=window_s)
-    rows = scorer.grid(thresholds, persistences, latches)
-    best, feasible = pick_rule(rows, fa_target)
-    n_healthy = int(scorer.healthy_ep.sum())
-    alarms = round((best["healthy_episode_false_alarm_rate"] or 0.0) * n_healthy)
-    cert = certification(alarms, n_healthy, fa_target)
-    best_per_latch = {}
-    for latch in sorted(set(latches)):
-        row, ok = pick_rule([r for r in rows if r["latch"] == latch], fa_target)
-        best_per_latch["latched" if latch else "per_step"] = {**row, "feasible": ok}
-    return {
-        "split": split.name,
-        "num_episodes": split.num_episodes,
-        "num_healthy_episodes": int(scorer.healthy_ep.sum()),
-        "num_saturating_fault_episodes": int(scorer.saturates.sum()),
-        "healthy_episode_equivalents": scorer.healthy_episode_equivalents,
-        "window_s": window_s,
-        "false_alarm_target": fa_target,
-        "identify_target": IDENTIFY_TARGET,
-        "pick": best,
-        "feasible": feasible,
-        "certification": cert,
-        "warnings": certification_warnings(cert, split.name, fa_target),
-        "rule": rule_of(best).to_dict(),
-        "rule_text": rule_of(best).describe(),
-        "best_per_latch_mode": best_per_latch,
-        "grid": rows,
-    }
 
 
 def write_calibrated(

@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 
 from h1fault.console import resolve_device
-from h1fault.disc.calibrate import calibrate, rule_of
+from h1fault.disc.calibrate import calibrate
 from h1fault.disc.checkpoint import check_compatible
 from h1fault.disc.dataset import DiscDataset
 from h1fault.disc.decision import DecisionRule
 from h1fault.disc.detector import load_any
 from h1fault.disc.metrics import EvalArrays, evaluate_predictions
 from h1fault.disc.residual import for_classes
-from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer
+from h1fault.disc.scoring import LATCHES, PERSISTENCES, THRESHOLDS, RuleScorer, rule_of
 from h1fault.disc.streaming import stream_split_decisions
 from h1fault.errors import H1FaultError
 from h1fault.fileio import io_error_text

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from h1fault.disc.h1_constants import NUM_JOINTS, pd_constants
 from h1fault.errors import H1FaultError
 
 FEATURE_SETS = ("raw", "pd", "phys")
 """Values of ``DiscConfig.features``."""
-NUM_JOINTS = 19
 JOINT_POS, JOINT_VEL, LAST_ACTION, TORQUE = 12, 31, 50, 69
 """First column of each per-joint block of the 88 observations."""
 
@@ -40,30 +40,6 @@ def feature_dim(features: str, obs_dim: int = 88) -> int:
     if features == "phys":
         return 3 * NUM_JOINTS + 3
     raise H1FaultError(f"unknown feature set '{features}' ({', '.join(FEATURE_SETS)})")
-
-
-def pd_constants(action_scale: float = 0.5) -> dict[str, torch.Tensor]:
-    """PD constants of the simulated H1 (MuJoCo position actuators, model joint order)."""
-    from h1fault.sim.model import default_joint_pos, load_model, nominal_torque_limits
-
-    m = load_model()
-    if m.nu != NUM_JOINTS:
-        raise H1FaultError(f"expected {NUM_JOINTS} actuators, the model has {m.nu}")
-    joints = m.actuator_trnid[:, 0]
-    rng = np.asarray(m.jnt_range[joints], dtype=np.float64)
-
-    def t(x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(x, dtype=np.float32))
-
-    return {
-        "default": t(default_joint_pos(m)),
-        "lower": t(rng[:, 0]),
-        "upper": t(rng[:, 1]),
-        "kp": t(m.actuator_gainprm[:, 0]),
-        "kd": t(-m.actuator_biasprm[:, 2]),
-        "limit": t(nominal_torque_limits(m)),
-        "action_scale": torch.tensor(float(action_scale)),
-    }
 
 
 class RawFeatures(nn.Module):

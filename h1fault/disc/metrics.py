@@ -147,88 +147,36 @@ def evaluate_predictions(
     pred = np.asarray(pred, dtype=np.int64)
     c = classes.num_classes
     target = split.targets(classes, target_labels)
-    label_cls = classes.label_to_class(split.label)
-
     confusion = np.bincount(target * c + pred, minlength=c * c).reshape(c, c)
     support = confusion.sum(1)
     correct = np.diag(confusion)
     per_class = [_rate(correct[k], support[k]) for k in range(c)]
     present = [a for a in per_class if a is not None]
 
-    healthy_step = label_cls == 0
-    alarm_step = pred != 0
-    ep_cls = classes.label_to_class(split.ep_fault_joint)
-    healthy_ep = ep_cls == 0
-    ep_alarm = np.zeros(split.num_episodes, dtype=bool)
-    ep_healthy_alarm = np.zeros(split.num_episodes, dtype=bool)
-    if split.num_episodes:
-        ep_alarm = np.add.reduceat(alarm_step.astype(np.int64), split.ep_start) > 0
-        ep_healthy_alarm = (
-            np.add.reduceat((alarm_step & healthy_step).astype(np.int64), split.ep_start) > 0
-        )
-    onsets = int(alarm_onsets(pred, split.ep_start, healthy_step).sum())
-    max_len = int(split.ep_length.max()) if split.num_episodes else 0
-
-    detect = detection_step(pred, split.ep_start, split.ep_length, ep_cls)
-    fault_ep = ~healthy_ep
-    lat_on = np.where(fault_ep, latency(detect, split.ep_onset, split.ep_length), -1)
-    saturates = fault_ep & (split.ep_first_saturation >= 0)
-    lat_sat = np.where(saturates, latency(detect, split.ep_first_saturation, split.ep_length), -1)
+    arrays = _episode_arrays(pred, split, classes)
+    fault_ep = arrays.ep_class != 0
     window_steps = int(math.floor(window_s / control_dt + 1e-9))
     last_pred = pred[split.ep_start + split.ep_length - 1] if split.num_episodes else pred[:0]
 
     def block(mask: np.ndarray) -> dict[str, Any]:
-        n = int(mask.sum())
-        n_sat = int((mask & saturates).sum())
-        lo, ls = lat_on[mask], lat_sat[mask & saturates]
-        out = {
-            "episodes": n,
-            "saturating_episodes": n_sat,
-            "saturating_fraction": _rate(n_sat, n),
-            "identified_within_window_of_saturation": _rate(
-                int(((ls >= 0) & (ls <= window_steps)).sum()), n_sat
-            ),
-            "detected_rate": _rate(int((lo >= 0).sum()), n),
-            "detected_rate_saturating": _rate(int((ls >= 0).sum()), n_sat),
-            "final_wrong_joint_rate": _rate(
-                int(((last_pred != ep_cls) & (last_pred != 0) & mask).sum()), n
-            ),
-            "final_healthy_rate": _rate(int(((last_pred == 0) & mask).sum()), n),
-        }
-        for name, lat in (("onset", lo), ("saturation", ls)):
-            for q, qname in ((0.5, "median"), (0.9, "p90")):
-                steps = _quantile(lat, q)
-                out[f"latency_from_{name}_{qname}_steps"] = steps
-                out[f"latency_from_{name}_{qname}_s"] = _scaled(steps, control_dt)
-        return out
+        return _detection_block(arrays, last_pred, mask, window_steps, control_dt)
 
     per_joint = []
     for k in range(1, c):
         row = {"joint": classes.names[k], "joint_index": classes.joints[k], "class": k}
         row["step_accuracy"] = per_class[k]
-        row.update(block(fault_ep & (ep_cls == k)))
+        row.update(block(fault_ep & (arrays.ep_class == k)))
         rate = row["identified_within_window_of_saturation"]
         row["meets_identification_target"] = None if rate is None else rate >= IDENTIFY_TARGET
         per_joint.append(row)
     overall = block(fault_ep)
-
-    n_healthy_ep = int(healthy_ep.sum())
-    fa_ep = _rate(int((ep_alarm & healthy_ep).sum()), n_healthy_ep)
-    ident = overall["identified_within_window_of_saturation"]
-    observed_pass = bool(
-        ident is not None
-        and ident >= IDENTIFY_TARGET
-        and fa_ep is not None
-        and fa_ep < FALSE_ALARM_TARGET
-    )
-    # the bar also needs the bound: a split too small cannot certify < 1 % however clean it is
-    cert = certification(int((ep_alarm & healthy_ep).sum()), n_healthy_ep)
+    false_alarms = _false_alarms(pred, split, classes, arrays.ep_class, control_dt)
     report: dict[str, Any] = {
         "split": split.name,
         "num_samples": split.num_samples,
         "num_episodes": split.num_episodes,
         "num_fault_episodes": int(fault_ep.sum()),
-        "num_healthy_episodes": n_healthy_ep,
+        "num_healthy_episodes": false_alarms["healthy_episodes"],
         "control_dt": control_dt,
         "window_s": window_s,
         "window_steps": window_steps,
@@ -238,40 +186,129 @@ def evaluate_predictions(
         "balanced_accuracy": float(np.mean(present)) if present else None,
         "per_class_accuracy": dict(zip(classes.names, per_class, strict=True)),
         "confusion_matrix": confusion.tolist(),
-        "false_alarms": {
-            "healthy_steps": int(healthy_step.sum()),
-            "healthy_step_alarms": int((healthy_step & alarm_step).sum()),
-            "healthy_step_rate": _rate(
-                int((healthy_step & alarm_step).sum()), int(healthy_step.sum())
-            ),
-            "healthy_episodes": n_healthy_ep,
-            "healthy_episodes_with_alarm": int((ep_alarm & healthy_ep).sum()),
-            "healthy_episode_rate": fa_ep,
-            "fault_episodes_with_alarm_before_onset": int((ep_healthy_alarm & fault_ep).sum()),
-            "fault_episode_alarm_before_onset_rate": _rate(
-                int((ep_healthy_alarm & fault_ep).sum()), int(fault_ep.sum())
-            ),
-            "healthy_alarm_onsets": onsets,
-            "alarms_per_healthy_hour": _rate(onsets, healthy_step.sum() * control_dt / 3600.0),
-            "pooled_false_alarm_rate": _rate(
-                onsets * max_len, int(healthy_step.sum()) if max_len else 0
-            ),
-        },
+        "false_alarms": false_alarms,
         "detection": {"overall": overall, "per_joint": per_joint},
-        "quality_bar": {
-            "identified_within_window_of_saturation": ident,
-            "identify_target": IDENTIFY_TARGET,
-            "healthy_episode_false_alarm_rate": fa_ep,
-            "false_alarm_target": FALSE_ALARM_TARGET,
-            "observed_pass": observed_pass,
-            **cert,
-            "pass": bool(observed_pass and cert["certified"]),
-            "joints_below_identify_target": [
-                r["joint"] for r in per_joint if r["meets_identification_target"] is False
-            ],
-        },
+        "quality_bar": _quality_bar(overall, per_joint, false_alarms),
     }
-    arrays = EvalArrays(
+    return report, arrays
+
+
+def _episode_arrays(pred: np.ndarray, split: SplitData, classes: ClassSpec) -> EvalArrays:
+    """Per-episode class, saturation and detection latencies from onset and first saturation."""
+    ep_cls = classes.label_to_class(split.ep_fault_joint)
+    detect = detection_step(pred, split.ep_start, split.ep_length, ep_cls)
+    fault_ep = ep_cls != 0
+    lat_on = np.where(fault_ep, latency(detect, split.ep_onset, split.ep_length), -1)
+    saturates = fault_ep & (split.ep_first_saturation >= 0)
+    lat_sat = np.where(saturates, latency(detect, split.ep_first_saturation, split.ep_length), -1)
+    return EvalArrays(
         ep_class=ep_cls, latency_onset=lat_on, latency_saturation=lat_sat, saturates=saturates
     )
-    return report, arrays
+
+
+def _detection_block(
+    arrays: EvalArrays,
+    last_pred: np.ndarray,
+    mask: np.ndarray,
+    window_steps: int,
+    control_dt: float,
+) -> dict[str, Any]:
+    """Detection numbers over the fault episodes in ``mask`` (E,) bool: all, or one joint's.
+
+    last_pred: (E,) the prediction at each episode's last step.
+    """
+    saturates = arrays.saturates
+    n = int(mask.sum())
+    n_sat = int((mask & saturates).sum())
+    lo, ls = arrays.latency_onset[mask], arrays.latency_saturation[mask & saturates]
+    out = {
+        "episodes": n,
+        "saturating_episodes": n_sat,
+        "saturating_fraction": _rate(n_sat, n),
+        "identified_within_window_of_saturation": _rate(
+            int(((ls >= 0) & (ls <= window_steps)).sum()), n_sat
+        ),
+        "detected_rate": _rate(int((lo >= 0).sum()), n),
+        "detected_rate_saturating": _rate(int((ls >= 0).sum()), n_sat),
+        "final_wrong_joint_rate": _rate(
+            int(((last_pred != arrays.ep_class) & (last_pred != 0) & mask).sum()), n
+        ),
+        "final_healthy_rate": _rate(int(((last_pred == 0) & mask).sum()), n),
+    }
+    for name, lat in (("onset", lo), ("saturation", ls)):
+        for q, qname in ((0.5, "median"), (0.9, "p90")):
+            steps = _quantile(lat, q)
+            out[f"latency_from_{name}_{qname}_steps"] = steps
+            out[f"latency_from_{name}_{qname}_s"] = _scaled(steps, control_dt)
+    return out
+
+
+def _false_alarms(
+    pred: np.ndarray,
+    split: SplitData,
+    classes: ClassSpec,
+    ep_cls: np.ndarray,
+    control_dt: float,
+) -> dict[str, Any]:
+    """The false-alarm block of the report (definitions in the module docstring)."""
+    healthy_step = classes.label_to_class(split.label) == 0
+    alarm_step = pred != 0
+    healthy_ep = ep_cls == 0
+    fault_ep = ~healthy_ep
+    ep_alarm = np.zeros(split.num_episodes, dtype=bool)
+    ep_healthy_alarm = np.zeros(split.num_episodes, dtype=bool)
+    if split.num_episodes:
+        ep_alarm = np.add.reduceat(alarm_step.astype(np.int64), split.ep_start) > 0
+        ep_healthy_alarm = (
+            np.add.reduceat((alarm_step & healthy_step).astype(np.int64), split.ep_start) > 0
+        )
+    onsets = int(alarm_onsets(pred, split.ep_start, healthy_step).sum())
+    max_len = int(split.ep_length.max()) if split.num_episodes else 0
+    n_healthy_ep = int(healthy_ep.sum())
+    return {
+        "healthy_steps": int(healthy_step.sum()),
+        "healthy_step_alarms": int((healthy_step & alarm_step).sum()),
+        "healthy_step_rate": _rate(int((healthy_step & alarm_step).sum()), int(healthy_step.sum())),
+        "healthy_episodes": n_healthy_ep,
+        "healthy_episodes_with_alarm": int((ep_alarm & healthy_ep).sum()),
+        "healthy_episode_rate": _rate(int((ep_alarm & healthy_ep).sum()), n_healthy_ep),
+        "fault_episodes_with_alarm_before_onset": int((ep_healthy_alarm & fault_ep).sum()),
+        "fault_episode_alarm_before_onset_rate": _rate(
+            int((ep_healthy_alarm & fault_ep).sum()), int(fault_ep.sum())
+        ),
+        "healthy_alarm_onsets": onsets,
+        "alarms_per_healthy_hour": _rate(onsets, healthy_step.sum() * control_dt / 3600.0),
+        "pooled_false_alarm_rate": _rate(
+            onsets * max_len, int(healthy_step.sum()) if max_len else 0
+        ),
+    }
+
+
+def _quality_bar(
+    overall: dict[str, Any], per_joint: list[dict[str, Any]], false_alarms: dict[str, Any]
+) -> dict[str, Any]:
+    """Identification and healthy-episode false alarms against the targets; the bar also needs
+    the bound: a split too small cannot certify < 1 % however clean it is."""
+    ident = overall["identified_within_window_of_saturation"]
+    fa_ep = false_alarms["healthy_episode_rate"]
+    observed_pass = bool(
+        ident is not None
+        and ident >= IDENTIFY_TARGET
+        and fa_ep is not None
+        and fa_ep < FALSE_ALARM_TARGET
+    )
+    cert = certification(
+        false_alarms["healthy_episodes_with_alarm"], false_alarms["healthy_episodes"]
+    )
+    return {
+        "identified_within_window_of_saturation": ident,
+        "identify_target": IDENTIFY_TARGET,
+        "healthy_episode_false_alarm_rate": fa_ep,
+        "false_alarm_target": FALSE_ALARM_TARGET,
+        "observed_pass": observed_pass,
+        **cert,
+        "pass": bool(observed_pass and cert["certified"]),
+        "joints_below_identify_target": [
+            r["joint"] for r in per_joint if r["meets_identification_target"] is False
+        ],
+    }

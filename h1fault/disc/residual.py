@@ -43,6 +43,8 @@ from torch import nn
 
 from h1fault.disc.decision import DecisionRule, DecisionStep
 from h1fault.disc.features import noise_bound
+from h1fault.disc.h1_constants import pd_constants
+from h1fault.disc.meta import DiscMeta
 from h1fault.errors import H1FaultError
 
 RESIDUAL_FORMAT = "h1fault-residual"
@@ -104,7 +106,6 @@ class ResidualParams:
     def from_model(cls, env_cfg: Any = None, **kw: Any) -> ResidualParams:
         """Constants of the simulated H1 and the noise bounds of ``env_cfg`` (default
         :class:`~h1fault.sim.task.EnvConfig`); ``kw`` overrides fields (gate, smoothing)."""
-        from h1fault.disc.features import pd_constants
         from h1fault.sim.task import EnvConfig
 
         cfg = env_cfg or EnvConfig()
@@ -334,8 +335,6 @@ def save_residual(
 
 def load_residual(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, Any]:
     """(ResidualDetector, DiscMeta) of a file written by :func:`save_residual`."""
-    from h1fault.disc.checkpoint import DiscMeta
-
     path = Path(path)
     if not path.is_file():
         raise H1FaultError(f"detector file not found: {path}")
@@ -388,8 +387,6 @@ def for_classes(det: ResidualDetector, meta: Any, classes: Any) -> tuple[Any, An
 
 def new_residual(classes: Any, control_dt: float = 0.02, **kw: Any) -> tuple[Any, Any]:
     """A fresh (uncalibrated) detector for a dataset's classes, constants from the model."""
-    from h1fault.disc.checkpoint import DiscMeta
-
     det = ResidualDetector(ResidualParams.from_model(**kw), tuple(classes.joints))
     meta = DiscMeta(
         obs_dim=88, hidden_size=0, num_layers=0, class_joints=tuple(classes.joints),

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from h1fault.console import resolve_device
-from h1fault.disc.calibrate import calibrate, pick_on_probs, pick_rule, rule_of
+from h1fault.disc.calibrate import calibrate
 from h1fault.disc.dataset import DiscDataset, SplitData
 from h1fault.disc.metrics import FALSE_ALARM_TARGET
 from h1fault.disc.residual import (
@@ -30,7 +30,14 @@ from h1fault.disc.residual import (
     save_residual,
     score_threshold,
 )
-from h1fault.disc.scoring import LATCHES, PERSISTENCES, RuleScorer
+from h1fault.disc.scoring import (
+    LATCHES,
+    PERSISTENCES,
+    RuleScorer,
+    pick_on_probs,
+    pick_rule,
+    rule_of,
+)
 from h1fault.errors import H1FaultError
 
 Z_THRESHOLDS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rich.progress import Progress, TaskID
 
 from h1fault.console import err_console, make_progress, resolve_device
-from h1fault.disc.calibrate import pick_on_probs, pick_rule, rule_of, write_calibrated
+from h1fault.disc.calibrate import write_calibrated
 from h1fault.disc.checkpoint import DiscMeta, load_checkpoint, save_checkpoint
 from h1fault.disc.config import DiscConfig
 from h1fault.disc.dataset import ClassSpec, DiscDataset, SplitData
@@ -42,7 +43,7 @@ from h1fault.disc.features import (
 from h1fault.disc.lanes import LaneSchedule, lane_schedule
 from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet
-from h1fault.disc.scoring import RuleScorer
+from h1fault.disc.scoring import RuleScorer, pick_on_probs, pick_rule, rule_of
 from h1fault.errors import H1FaultError, Interrupted
 from h1fault.fileio import io_error_text
 from h1fault.provenance import new_run_dir, package_versions, save_code_state
@@ -215,23 +216,27 @@ def _better(cfg: DiscConfig, new: dict[str, Any], best: dict[str, Any] | None) -
     return (new["balanced_accuracy"] or 0.0) > (best["balanced_accuracy"] or 0.0)
 
 
-def train(
-    dataset: str | Path,
-    cfg: DiscConfig | None = None,
-    *,
-    experiment: str = "default",
-    log_root: str | Path = "logs/disc",
-    progress: bool = True,
-    tensorboard: bool = True,
-) -> TrainResult:
-    """Train a discriminator on ``dataset``'s train split, selecting on its val split."""
-    import yaml
+@dataclass
+class _TrainData:
+    """A run's splits, targets and class weights (tensors on the training device)."""
 
-    cfg = cfg or DiscConfig()
-    dev = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    dataset: DiscDataset
+    train: SplitData
+    val: SplitData
+    train_targets: torch.Tensor
+    """(S_train,) int64 class per train row."""
+    val_targets: torch.Tensor
+    """(S_val,) int64 class per val row."""
+    counts: np.ndarray
+    """(C,) train rows per class."""
+    weights: np.ndarray
+    """(C,) float32 loss weight per class."""
+    absent: list[str]
+    """Classes with no train rows (weight 0)."""
 
+
+def _load_data(dataset: str | Path, cfg: DiscConfig, dev: torch.device) -> _TrainData:
+    """Load the train and val splits (one-line error if either is empty) and weigh the classes."""
     ds = DiscDataset(dataset)
     classes = ds.classes
     train_split = ds.load_split("train", dev)
@@ -242,23 +247,31 @@ def train(
     train_t = train_split.targets(classes, cfg.train_labels)
     val_t = val_split.targets(classes, cfg.train_labels)
     counts = np.bincount(train_t, minlength=classes.num_classes)
-    weights_np = class_weights(counts, cfg.class_weighting)
-    weights_np[0] *= cfg.healthy_weight
+    weights = class_weights(counts, cfg.class_weighting)
+    weights[0] *= cfg.healthy_weight
     absent = [classes.names[k] for k in range(classes.num_classes) if counts[k] == 0]
-    mean, std = ds.normalisation(train_split, cfg.std_floor)
+    return _TrainData(
+        ds, train_split, val_split, torch.from_numpy(train_t).to(dev),
+        torch.from_numpy(val_t).to(dev), counts, weights, absent,
+    )  # fmt: skip
+
+
+def _build_net(data: _TrainData, cfg: DiscConfig, dev: torch.device) -> DiscriminatorNet:
+    """A fresh network whose input normalisation comes from the train split."""
+    ds = data.dataset
+    mean, std = ds.normalisation(data.train, cfg.std_floor)
     constants = {"pd": pd_constants, "phys": phys_constants}.get(cfg.features, lambda: None)()
     if cfg.features == "phys":  # already scaled by physics constants: no dataset z-scores
         width = feature_dim("phys")
         mean, std = np.zeros(width, np.float32), np.ones(width, np.float32)
     elif cfg.features != "raw":  # the derived inputs' stats, from the train split
         fmap = make_feature_map(cfg.features, constants).to(dev)
-        m2, s2 = feature_stats(fmap, train_split.obs, ds.obs_dim)
+        m2, s2 = feature_stats(fmap, data.train.obs, ds.obs_dim)
         mean = np.concatenate([mean, m2]).astype(np.float32)
         std = np.concatenate([std, np.maximum(s2, cfg.std_floor)]).astype(np.float32)
-
-    net = DiscriminatorNet(
+    return DiscriminatorNet(
         ds.obs_dim,
-        classes.num_classes,
+        ds.classes.num_classes,
         cfg.hidden_size,
         cfg.num_layers,
         torch.from_numpy(mean),
@@ -266,15 +279,133 @@ def train(
         features=cfg.features,
         feature_constants=constants,
     ).to(dev)
+
+
+def _write_params(
+    run_dir: Path, dataset: str | Path, cfg: DiscConfig, dev: torch.device, data: _TrainData
+) -> None:
+    """``params/disc.yaml`` (config, data, classes, weights, versions) and the code state."""
+    import yaml
+
+    ds, classes = data.dataset, data.dataset.classes
+    params = {
+        "config": cfg.to_dict(),
+        "device": str(dev),
+        "dataset": {
+            "path": str(Path(dataset).resolve()),
+            "train_episodes": data.train.num_episodes,
+            "train_samples": data.train.num_samples,
+            "val_episodes": data.val.num_episodes,
+            "val_samples": data.val.num_samples,
+            "control_dt": ds.control_dt,
+            "fault_config": ds.fault_config,
+        },
+        "classes": {
+            "names": list(classes.names),
+            "joints": list(classes.joints),
+            "train_counts": data.counts.tolist(),
+            "absent_in_train": data.absent,
+        },
+        "class_weighting": {
+            "mode": cfg.class_weighting,
+            "weights": [round(float(w), 6) for w in data.weights],
+        },
+        "versions": package_versions(),
+    }
+    (run_dir / "params" / "disc.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    save_code_state(run_dir / "params")
+
+
+def _train_epoch(
+    net: DiscriminatorNet,
+    opt: torch.optim.Optimizer,
+    data: _TrainData,
+    weight: torch.Tensor,
+    cfg: DiscConfig,
+    rng: np.random.Generator,
+    bar: Progress,
+    task: TaskID,
+) -> tuple[float, float]:
+    """One pass over the train split in shuffled lanes, advancing ``task`` of ``bar`` per batch.
+
+    Returns the mean loss and the seconds it took.
+    """
+    net.train()
+    t0 = time.perf_counter()
+    dev = data.train_targets.device
+    split = data.train
+    sched = lane_schedule(split.ep_start, split.ep_length, cfg.batch_lanes, cfg.chunk_len, rng)
+    sched = sched.to(dev)
+    bar.reset(task, total=sched.num_iters)
+    h = net.initial_state(sched.num_lanes, dev)
+    loss_sum = torch.zeros((), device=dev)
+    for x, y, first, _ in lane_batches(split.obs, data.train_targets, sched):
+        loss, h = train_step(
+            net, opt, x, y, reset_hidden(h, first), weight, cfg.grad_clip, cfg.label_smoothing
+        )
+        loss_sum += loss
+        bar.advance(task)
+    train_loss = (loss_sum / max(sched.num_iters, 1)).item()  # one sync per epoch
+    return train_loss, time.perf_counter() - t0
+
+
+def _log_epoch(writer: Any, row: dict[str, Any], val: dict[str, Any]) -> None:
+    """One epoch's TensorBoard scalars."""
+    epoch = row["epoch"]
+    writer.add_scalar("train/loss", row["train_loss"], epoch)
+    writer.add_scalar("train/lr", row["lr"], epoch)
+    writer.add_scalar("perf/samples_per_s", row["samples_per_s"], epoch)
+    for k, v in val.items():
+        if isinstance(v, int | float):
+            writer.add_scalar(f"val/{k}", v, epoch)
+
+
+def _calibrate_best(
+    best_path: Path, data: _TrainData, cfg: DiscConfig, run_dir: Path
+) -> dict[str, Any]:
+    """Pick the decision rule on val for ``best_path`` and write it in; the grid goes to
+    ``params/calibration_grid.yaml``. Returns the pick without the grid."""
+    import yaml
+
+    dev = data.train_targets.device
+    best_net, best_meta = load_checkpoint(best_path, dev)
+    val = data.val
+    sched = lane_schedule(val.ep_start, val.ep_length, cfg.batch_lanes, cfg.chunk_len)
+    logits = predict_chunks(best_net, val.obs, sched.to(dev))  # chunked forward == streaming
+    cal = pick_on_probs(
+        torch.softmax(logits, -1).cpu(), val, data.dataset.classes,
+        control_dt=data.dataset.control_dt,
+    )  # fmt: skip
+    write_calibrated(best_path, best_net, best_meta, cal)
+    grid_path = run_dir / "params" / "calibration_grid.yaml"
+    grid_path.write_text(yaml.safe_dump(cal["grid"], sort_keys=False))
+    return {k: v for k, v in cal.items() if k != "grid"}
+
+
+def train(
+    dataset: str | Path,
+    cfg: DiscConfig | None = None,
+    *,
+    experiment: str = "default",
+    log_root: str | Path = "logs/disc",
+    progress: bool = True,
+    tensorboard: bool = True,
+) -> TrainResult:
+    """Train a discriminator on ``dataset``'s train split, selecting on its val split."""
+    cfg = cfg or DiscConfig()
+    dev = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    data = _load_data(dataset, cfg, dev)
+    ds = data.dataset
+    net = _build_net(data, cfg, dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched_lr = None
     if cfg.lr_schedule == "cosine" and cfg.epochs > 1:
         sched_lr = torch.optim.lr_scheduler.CosineAnnealingLR(
             opt, T_max=cfg.epochs - 1, eta_min=0.05 * cfg.lr
         )
-    weight = torch.from_numpy(weights_np).to(dev)
-    train_targets = torch.from_numpy(train_t).to(dev)
-    val_targets = torch.from_numpy(val_t).to(dev)
+    weight = torch.from_numpy(data.weights).to(dev)
 
     try:
         run_dir = new_run_dir(log_root, experiment)
@@ -282,35 +413,10 @@ def train(
         raise H1FaultError(
             f"cannot create a run folder under --log-root {log_root}: {io_error_text(exc)}"
         ) from None
-    params = {
-        "config": cfg.to_dict(),
-        "device": str(dev),
-        "dataset": {
-            "path": str(Path(dataset).resolve()),
-            "train_episodes": train_split.num_episodes,
-            "train_samples": train_split.num_samples,
-            "val_episodes": val_split.num_episodes,
-            "val_samples": val_split.num_samples,
-            "control_dt": ds.control_dt,
-            "fault_config": ds.fault_config,
-        },
-        "classes": {
-            "names": list(classes.names),
-            "joints": list(classes.joints),
-            "train_counts": counts.tolist(),
-            "absent_in_train": absent,
-        },
-        "class_weighting": {
-            "mode": cfg.class_weighting,
-            "weights": [round(float(w), 6) for w in weights_np],
-        },
-        "versions": package_versions(),
-    }
-    (run_dir / "params" / "disc.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    save_code_state(run_dir / "params")
-    if absent:
+    _write_params(run_dir, dataset, cfg, dev, data)
+    if data.absent:
         err_console.print(
-            f"[yellow]warning:[/] classes absent from the train split (weight 0): {absent}"
+            f"[yellow]warning:[/] classes absent from the train split (weight 0): {data.absent}"
         )
     writer = None
     if tensorboard:
@@ -322,8 +428,8 @@ def train(
         obs_dim=ds.obs_dim,
         hidden_size=cfg.hidden_size,
         num_layers=cfg.num_layers,
-        class_joints=classes.joints,
-        class_names=classes.names,
+        class_joints=ds.classes.joints,
+        class_names=ds.classes.names,
         control_dt=ds.control_dt,
         fault_threshold=cfg.fault_threshold,
         train_labels=cfg.train_labels,
@@ -341,62 +447,42 @@ def train(
         with make_progress(progress, fields=("info",)) as bar, writer or nullcontext():
             task = bar.add_task("disc train", total=None, info="")
             for epoch in range(1, cfg.epochs + 1):
-                net.train()
-                t0 = time.perf_counter()
-                sched = lane_schedule(
-                    train_split.ep_start, train_split.ep_length, cfg.batch_lanes, cfg.chunk_len, rng
-                ).to(dev)
-                bar.reset(task, total=sched.num_iters, description=f"epoch {epoch}/{cfg.epochs}")
-                h = net.initial_state(sched.num_lanes, dev)
-                loss_sum = torch.zeros((), device=dev)
-                for x, y, first, _ in lane_batches(train_split.obs, train_targets, sched):
-                    loss, h = train_step(
-                        net, opt, x, y, reset_hidden(h, first), weight, cfg.grad_clip,
-                        cfg.label_smoothing,
-                    )  # fmt: skip
-                    loss_sum += loss
-                    bar.advance(task)
-                train_loss = (loss_sum / max(sched.num_iters, 1)).item()  # one sync per epoch
+                bar.update(task, description=f"epoch {epoch}/{cfg.epochs}")
+                train_loss, train_time = _train_epoch(net, opt, data, weight, cfg, rng, bar, task)
                 if not math.isfinite(train_loss):  # never save (or select) diverged weights
                     raise H1FaultError(
                         f"training diverged in epoch {epoch} (train loss {train_loss}); try a "
                         f"lower lr (now {cfg.lr:g})"
                     )
-                train_time = time.perf_counter() - t0
                 lr_now = opt.param_groups[0]["lr"]
                 if sched_lr is not None:
                     sched_lr.step()
                 net.eval()
-                val = val_metrics(net, val_split, val_targets, classes, cfg, weight, ds.control_dt)
+                val = val_metrics(
+                    net, data.val, data.val_targets, ds.classes, cfg, weight, ds.control_dt
+                )
                 row = {
                     "epoch": epoch,
                     "train_loss": train_loss,
                     "lr": lr_now,
-                    "samples_per_s": train_split.num_samples / max(train_time, 1e-9),
+                    "samples_per_s": data.train.num_samples / max(train_time, 1e-9),
                     **{f"val_{k}": v for k, v in val.items()},
                 }
                 history.append(row)
                 is_best = _better(cfg, val, best)
-                meta = DiscMeta(
-                    **meta_base,
-                    extra={
-                        "config": cfg.to_dict(),
-                        "dataset": str(dataset),
-                        "epoch": epoch,
-                        "val": val,
-                    },
-                )
+                extra = {
+                    "config": cfg.to_dict(),
+                    "dataset": str(dataset),
+                    "epoch": epoch,
+                    "val": val,
+                }
+                meta = DiscMeta(**meta_base, extra=extra)
                 save_checkpoint(last_path, net, meta)
                 if is_best:
                     best, best_epoch = val, epoch
                     save_checkpoint(best_path, net, meta)
                 if writer is not None:
-                    writer.add_scalar("train/loss", train_loss, epoch)
-                    writer.add_scalar("train/lr", lr_now, epoch)
-                    writer.add_scalar("perf/samples_per_s", row["samples_per_s"], epoch)
-                    for k, v in val.items():
-                        if isinstance(v, int | float):
-                            writer.add_scalar(f"val/{k}", v, epoch)
+                    _log_epoch(writer, row, val)
                 bal = val["balanced_accuracy"] or 0.0
                 cal = val["calibrated_identified"] or 0.0
                 bar.update(
@@ -408,18 +494,5 @@ def train(
         kept = f"best so far: {best_path} (epoch {best_epoch})" if best else "no checkpoint yet"
         raise Interrupted(f"disc train stopped in epoch {epoch}; {kept}") from None
     assert best is not None
-    calibration = None
-    if cfg.calibrate:  # pick the decision rule on val for best.pt (chunked forward == streaming)
-        best_net, best_meta = load_checkpoint(best_path, dev)
-        sched = lane_schedule(
-            val_split.ep_start, val_split.ep_length, cfg.batch_lanes, cfg.chunk_len
-        )
-        logits = predict_chunks(best_net, val_split.obs, sched.to(dev))
-        cal = pick_on_probs(
-            torch.softmax(logits, -1).cpu(), val_split, classes, control_dt=ds.control_dt
-        )
-        write_calibrated(best_path, best_net, best_meta, cal)
-        calibration = {k: v for k, v in cal.items() if k != "grid"}
-        grid_path = run_dir / "params" / "calibration_grid.yaml"
-        grid_path.write_text(yaml.safe_dump(cal["grid"], sort_keys=False))
+    calibration = _calibrate_best(best_path, data, cfg, run_dir) if cfg.calibrate else None
     return TrainResult(run_dir, best_path, last_path, best_epoch, best, history, calibration)

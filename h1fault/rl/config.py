@@ -52,6 +52,8 @@ class PPOConfig:
     """Value loss weight."""
     time_limit_bootstrap: bool = True
     """Bootstrap the value at time-outs (truncation is not failure)."""
+    cuda_graphs: bool = True
+    """On CUDA, replay act and the mini-batch step as CUDA graphs (same math; CPU: eager)."""
 
 
 @dataclass(frozen=True)

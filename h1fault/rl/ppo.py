@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -185,6 +186,23 @@ def normalise_advantages(
     return ((adv - mean[g]) / (std[g] + 1e-8)) * w
 
 
+class Batch(NamedTuple):
+    """A rollout flattened to M = T * N samples (views of the storage and static buffers).
+
+    obs (M, D), actions (M, A), old_log_prob, adv, values, returns (M, 1) float32 (values and
+    returns normalised); cond (M,) int64 or None; mask (M,) bool or None.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    old_log_prob: torch.Tensor
+    adv: torch.Tensor
+    values: torch.Tensor
+    returns: torch.Tensor
+    cond: torch.Tensor | None
+    mask: torch.Tensor | None
+
+
 @dataclass
 class UpdateStats:
     """Means over the update's mini-batches (device tensors: read them once, when logging)."""
@@ -231,12 +249,13 @@ class PPO:
         self.critic = critic.to(self.device)
         self.obs_norm = (obs_norm or RunningNorm(obs_dim)).to(self.device)
         self.value_norm = RunningNorm(1).to(self.device)
-        # fused Adam on GPUs: one kernel instead of a dozen per step (the update is launch-bound)
-        self.optimizer = torch.optim.Adam(
-            list(self.actor.parameters()) + list(self.critic.parameters()),
-            lr=cfg.learning_rate,
-            fused=self.device.type == "cuda",
-        )
+        self.params = list(self.actor.parameters()) + list(self.critic.parameters())
+        # fused Adam on GPUs: one kernel instead of a dozen per step (the update is launch-bound);
+        # capturable with a device learning rate, so that a CUDA graph can replay the step
+        cuda = self.device.type == "cuda"
+        self._adam_flags = {"fused": cuda, "capturable": cuda}
+        self.optimizer = torch.optim.Adam(self.params, lr=self._lr_value(cfg.learning_rate),
+                                          **self._adam_flags)  # fmt: skip
         self.learning_rate = cfg.learning_rate
         self.reduce_grads, self.reduce_mean = reduce_grads, reduce_mean
         self.actor_frozen = False
@@ -254,16 +273,50 @@ class PPO:
         self.truncated = torch.zeros(T, N, dtype=torch.bool, device=dev)
         self.mask = torch.ones(T, N, dtype=torch.bool, device=dev)
         self.group = torch.zeros(T, N, dtype=torch.long, device=dev)
+        M = T * N
+        self._adv = torch.zeros(M, 1, device=dev)
+        self._values_n = torch.zeros(M, 1, device=dev)
+        self._returns_n = torch.zeros(M, 1, device=dev)
+        self._acc = torch.zeros(4, device=dev)
+        """Sums over an epoch's mini-batches: policy, entropy, value loss, KL."""
         self.step = 0
         self._use_mask = self._use_group = self._use_cond = False
+        self.graphs = None
+        """:class:`~h1fault.rl.graphs.PPOGraphs` when ``cfg.cuda_graphs`` and on CUDA."""
+        if cuda and cfg.cuda_graphs:
+            from h1fault.rl.graphs import PPOGraphs
+
+            self.graphs = PPOGraphs(self)
+
+    def _lr_value(self, lr: float) -> float | torch.Tensor:
+        """The optimizer's lr: a device tensor when capturable (graphs read it), else a float."""
+        if self.device.type == "cuda":
+            return torch.tensor(float(lr), device=self.device)
+        return float(lr)
 
     # -- rollout --------------------------------------------------------------------------------
     @torch.no_grad()
     def act(self, obs: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """Sample actions (N, A) for obs (N, D) and store what the update needs."""
-        mean = self.actor(self.obs_norm(obs), cond)
+        """Sample actions (N, A) for obs (N, D) and store what the update needs.
+
+        With CUDA graphs the result is the storage row of the actions (valid until the next
+        rollout overwrites it); eagerly, a new tensor. The values are the same.
+        """
+        if cond is not None:
+            self._use_cond = True
+        if self.graphs is not None:
+            return self.graphs.act(obs, cond, self.step)
+        return self._sample_into(self.step, obs, cond)
+
+    @torch.no_grad()
+    def _sample_into(
+        self, t: int | torch.Tensor, obs: torch.Tensor, cond: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Sample actions (N, A) and write slot t (int, or (1,) int64 on the device)."""
+        x = self.obs_norm(obs)
+        mean = self.actor(x, cond)
         actions = mean + self.actor.log_std(cond).exp() * torch.randn_like(mean)
-        self.store(obs, actions, cond)
+        self._write(t, obs, actions, cond, x, mean)
         return actions
 
     @torch.no_grad()
@@ -272,16 +325,24 @@ class PPO:
     ) -> None:
         """Store obs (N, D) and the actions (N, A) taken for them, with their current log-prob
         and value estimate (what :meth:`act` stores for its own samples)."""
-        t = self.step
-        x = self.obs_norm(obs)
-        self.obs[t] = obs
         if cond is not None:
-            self.cond[t] = cond
             self._use_cond = True
-        self.actions[t] = actions
-        mean = self.actor(x, cond)
-        self.log_prob[t] = gaussian_log_prob(actions, mean, self.actor.log_std(cond))[:, 0]
-        self.values[t] = self.value_norm.inverse(self.critic(x, cond))[:, 0]
+        x = self.obs_norm(obs)
+        self._write(self.step, obs, actions, cond, x, self.actor(x, cond))
+
+    def _write(self, t, obs, actions, cond, x, mean) -> None:
+        """Slot t of the storage: obs, cond, actions, log-prob, denormalised value."""
+        log_prob = gaussian_log_prob(actions, mean, self.actor.log_std(cond))[:, 0]
+        values = self.value_norm.inverse(self.critic(x, cond))[:, 0]
+        rows = [(self.obs, obs), (self.actions, actions), (self.log_prob, log_prob),
+                (self.values, values)]  # fmt: skip
+        if cond is not None:
+            rows.append((self.cond, cond))
+        for buf, value in rows:
+            if isinstance(t, int):
+                buf[t] = value
+            else:  # a device index: no host value, so a CUDA graph can replay it for any slot
+                buf.index_copy_(0, t, value[None])
 
     @torch.no_grad()
     def record(
@@ -336,46 +397,36 @@ class PPO:
                 rewards, dones, self.values[:T], last_values, cfg.discount_factor, cfg.gae_lambda
             )
             flat = lambda x: x.reshape(T * N, *x.shape[2:])  # noqa: E731
+            M = T * N
             mask = flat(self.mask[:T]) if self._use_mask else None
             group = flat(self.group[:T]) if self._use_group else None
-            adv = normalise_advantages(flat(adv), mask, group)
+            self._adv[:M, 0] = normalise_advantages(flat(adv), mask, group)
             self.value_norm.update(flat(self.values[:T])[:, None])
-            values_n = self.value_norm(flat(self.values[:T])[:, None])
+            self._values_n[:M] = self.value_norm(flat(self.values[:T])[:, None])
             self.value_norm.update(flat(returns)[:, None])
-            returns_n = self.value_norm(flat(returns)[:, None])
-        obs, actions = flat(self.obs[:T]), flat(self.actions[:T])
-        old_log_prob = flat(self.log_prob[:T])[:, None]
-        cond = flat(self.cond[:T]) if self._use_cond else None
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            self._returns_n[:M] = self.value_norm(flat(returns)[:, None])
+        batch = Batch(
+            obs=flat(self.obs[:T]), actions=flat(self.actions[:T]),
+            old_log_prob=flat(self.log_prob[:T])[:, None], adv=self._adv[:M],
+            values=self._values_n[:M], returns=self._returns_n[:M],
+            cond=flat(self.cond[:T]) if self._use_cond else None, mask=mask,
+        )  # fmt: skip
+        graphs = self.graphs if self.graphs is not None and self.graphs.supports(M) else None
         sums = torch.zeros(4, device=self.device)
         batches = 0
         for epoch in range(cfg.learning_epochs):
-            kls = []
-            perm = torch.randperm(T * N, device=self.device)
-            for idx in perm.chunk(cfg.mini_batches):
-                mb_obs = obs[idx]
-                if epoch == 0:
-                    self.obs_norm.update(mb_obs)
-                x = self.obs_norm(mb_obs)
-                mb_cond = None if cond is None else cond[idx]
-                mb_mask = None if mask is None else mask[idx][:, None].float()
-                losses, kl = self._losses(
-                    x, mb_cond, actions[idx], old_log_prob[idx], adv[idx][:, None],
-                    values_n[idx], returns_n[idx], mb_mask,
-                )  # fmt: skip
-                kls.append(kl)
-                self.optimizer.zero_grad(set_to_none=True)
-                losses.sum().backward()
-                if self.reduce_grads is not None:
-                    self.reduce_grads(params)
-                if cfg.grad_norm_clip > 0:
-                    nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)
-                self.optimizer.step()
-                sums += torch.cat([losses.detach(), kl[None]])
-                batches += 1
+            self._acc.zero_()
+            chunks = torch.randperm(M, device=self.device).chunk(cfg.mini_batches)
+            for idx in chunks:
+                if graphs is not None:
+                    graphs.step(batch, idx, epoch == 0)
+                else:
+                    self._minibatch(batch, idx, epoch == 0)
+            sums += self._acc
+            batches += len(chunks)
             # a frozen actor has KL ~0: adapting on it would ramp the rate to its ceiling
             if cfg.kl_target > 0 and not self.actor_frozen:
-                self._adapt_learning_rate(torch.stack(kls).mean())
+                self._adapt_learning_rate(self._acc[3] / len(chunks))
         self.step = 0
         self._use_mask = self._use_group = self._use_cond = False
         self.mask.fill_(True)
@@ -385,6 +436,33 @@ class PPO:
             learning_rate=self.learning_rate,
             action_std=self.actor.log_std(None).exp().mean().detach(),
         )  # fmt: skip
+
+    def _minibatch(
+        self, b: Batch, idx: torch.Tensor, first_epoch: bool, apply: bool = True
+    ) -> None:
+        """One clipped-PPO step on samples idx (B,) int64 of b; adds its losses and KL to
+        ``_acc``. apply=False stops after backward (a graph then all-reduces, then applies)."""
+        mb_obs = b.obs[idx]
+        if first_epoch:
+            self.obs_norm.update(mb_obs)
+        mask = None if b.mask is None else b.mask[idx][:, None].float()
+        losses, kl = self._losses(
+            self.obs_norm(mb_obs), None if b.cond is None else b.cond[idx], b.actions[idx],
+            b.old_log_prob[idx], b.adv[idx], b.values[idx], b.returns[idx], mask,
+        )  # fmt: skip
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self._acc.add_(torch.cat([losses.detach(), kl[None]]))
+        if apply:
+            self._apply_grads()
+
+    def _apply_grads(self, reduce: bool = True) -> None:
+        """All-reduce (``reduce_grads`` hook), clip the global gradient norm, step Adam."""
+        if reduce and self.reduce_grads is not None:
+            self.reduce_grads(self.params)
+        if self.cfg.grad_norm_clip > 0:
+            nn.utils.clip_grad_norm_(self.params, self.cfg.grad_norm_clip)
+        self.optimizer.step()
 
     def _losses(
         self,
@@ -439,15 +517,21 @@ class PPO:
         elif kl_value < target / 2.0:
             self.learning_rate = min(self.learning_rate * 1.5, 1e-2)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(self.learning_rate)  # in place: captured steps read it
+            else:
+                group["lr"] = self.learning_rate
 
     # -- checkpoints (skrl layout) --------------------------------------------------------------
     def state_dict(self) -> dict:
         """skrl checkpoint layout: policy, value, optimizer, observation/value preprocessors."""
+        optimizer = self.optimizer.state_dict()
+        for group in optimizer["param_groups"]:  # a float, as skrl writes it
+            group["lr"] = float(group["lr"])
         return {
             "policy": self.actor.state_dict(),
             "value": self.critic.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer,
             "observation_preprocessor": self.obs_norm.state_dict(),
             "value_preprocessor": self.value_norm.state_dict(),
         }
@@ -462,4 +546,12 @@ class PPO:
             if name in data and data[name]:
                 module.load_state_dict(data[name])
         if "optimizer" in data and data["optimizer"]:
-            self.learning_rate = self.optimizer.param_groups[0]["lr"]
+            self.learning_rate = float(self.optimizer.param_groups[0]["lr"])
+            # the file's device flags and float lr are not this optimizer's: restore ours
+            for group in self.optimizer.param_groups:
+                group.update(self._adam_flags, lr=self._lr_value(self.learning_rate))
+            for state in self.optimizer.state.values():
+                if self._adam_flags["capturable"] and "step" in state:
+                    state["step"] = state["step"].to(self.device, torch.float32)
+        if self.graphs is not None:
+            self.graphs.reset()  # the optimizer state tensors were replaced

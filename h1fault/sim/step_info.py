@@ -12,8 +12,7 @@ from collections.abc import Iterator, Mapping
 
 import torch
 
-EVENT_KEYS = ("env", "episode", "step_in_episode", "global_step", "joint", "scale", "limit")
-"""Fields of ``info["fault_events"]``, each a 1-D tensor with one entry per onset."""
+from h1fault.sim.event_fields import EVENT_KEYS
 
 
 class FaultEvents(Mapping[str, torch.Tensor]):

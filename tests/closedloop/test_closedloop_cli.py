@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,9 @@ def test_bank_of_the_wrong_shape_is_one_line(tmp_path: Path, knee_bank: Path) ->
         (["env.faults.p_fault=2"], "p_fault"),
         (["env.bogus=1"], "unknown config key"),
         (["-n", "0"], "--envs"),
+        (["--device", "bogus"], "--device"),
+        (["--video", "v.gif", "--video-seconds", "nan"], "--video-seconds"),
+        (["--fault-joint", "left_knee", "--fault-scale", "nan"], "fault scale"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], match: str) -> None:
@@ -119,3 +123,15 @@ def test_side_by_side_video_of_a_few_frames(tmp_path: Path, knee_bank: Path) -> 
         assert 2 <= img.n_frames <= 3  # 0.1 s at 25 fps: steps 0, 2, 4
     with Image.open(out.with_suffix(".webp")) as img:
         assert img.size == (2 * 96, 64)
+
+
+@pytest.mark.skipif(bool(os.environ.get("MUJOCO_GL") or os.environ.get("DISPLAY")),
+                    reason="a GL backend may work in this process")  # fmt: skip
+def test_missing_gl_is_one_line_before_the_rollout(knee_bank: Path, tmp_path: Path) -> None:
+    # MuJoCo picked GLFW at import (no MUJOCO_GL) and there is no display: the check fails
+    # at once, before any env steps (a rollout would print progress bars first)
+    video = ["--video", str(tmp_path / "v.gif")]
+    result = _invoke([*TINY, "--bank", str(knee_bank), "--controllers", "healthy,oracle_onset",
+                      "--fault-joint", "left_knee", "--fault-onset", "0.1", *video])  # fmt: skip
+    _one_line_error(result, "offscreen rendering unavailable")
+    assert not (tmp_path / "v.gif").exists()

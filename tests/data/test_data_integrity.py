@@ -130,3 +130,18 @@ def test_chance_of_a_miss_is_a_probability(make_raw: Callable[..., Path]) -> Non
     msg = next(c["message"] for c in rep["checks"] if c["name"] == "all_candidates_present")
     value = float(msg.split("chance of a miss ")[1].split()[0].rstrip("):"))
     assert 0.0 <= value <= 1.0, msg
+
+
+def test_stats_plot_onto_a_read_only_fs(make_raw, runner, tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(ro)],
+                         capture_output=True, text=True)  # fmt: skip
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        err = _one_line_error(runner, ["dataset", "stats", str(make_raw()), "--plot",
+                                       str(ro / "p.png")])  # fmt: skip
+        assert "cannot write into" in err and "read-only file system" in err
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False)

@@ -10,7 +10,6 @@ import pytest
 import torch
 from scipy.stats import beta
 
-from h1fault.disc.calibrate import pick_on_probs
 from h1fault.disc.dataset import ClassSpec, SplitData
 from h1fault.disc.metrics import (
     certification,
@@ -18,6 +17,7 @@ from h1fault.disc.metrics import (
     evaluate_predictions,
     false_alarm_upper_bound,
 )
+from h1fault.disc.scoring import pick_on_probs
 
 CLASSES = ClassSpec(joints=(-1, 3), names=("healthy", "j3"))
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from h1fault.cli import app
 from h1fault.disc import StreamingDiscriminator, load_checkpoint
-from h1fault.disc.calibrate import calibrate, pick_rule
+from h1fault.disc.calibrate import calibrate
 from h1fault.disc.dataset import ClassSpec, SplitData
 from h1fault.disc.decision import (
     DecisionRule,
@@ -25,7 +25,7 @@ from h1fault.disc.decision import (
 from h1fault.disc.eval import evaluate
 from h1fault.disc.metrics import evaluate_predictions
 from h1fault.disc.model import DiscriminatorNet, StreamingStep
-from h1fault.disc.scoring import RuleScorer
+from h1fault.disc.scoring import RuleScorer, pick_rule
 from h1fault.disc.streaming import stream_split_decisions
 from h1fault.errors import H1FaultError
 

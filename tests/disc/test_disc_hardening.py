@@ -204,3 +204,13 @@ def test_ctrl_c_in_disc_train(tiny_ds: Path, tmp_path: Path, monkeypatch) -> Non
     err = _error(["disc", "train", str(tiny_ds), "--epochs", "1", "device=cpu", "hidden_size=8",
                   "--log-root", str(tmp_path)], code=130)  # fmt: skip
     assert err.startswith("interrupted: disc train stopped in epoch 1; no checkpoint yet")
+
+
+def test_export_check_fails_on_nan_or_large_diff(tmp_path: Path) -> None:
+    from h1fault.disc.export import _check_diff
+
+    _check_diff(1e-7, tmp_path / "x.ts")
+    _check_diff(None, tmp_path / "x.ts")  # not checked (onnxruntime missing)
+    for bad in (float("nan"), 1e-2):
+        with pytest.raises(H1FaultError, match="differs from the Python model"):
+            _check_diff(bad, tmp_path / "x.ts")

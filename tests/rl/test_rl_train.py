@@ -125,3 +125,26 @@ def test_checkpoint_that_runs_code_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["play", "--checkpoint", str(path)])
     assert result.exit_code == 1
     assert "pwned" not in result.output
+
+
+def test_episode_totals_equal_a_per_step_count() -> None:
+    from h1fault.rl.train import episode_totals
+
+    g = torch.Generator().manual_seed(0)
+    T, N = 7, 5
+    carry = torch.randn(N, generator=g)
+    ep_return, ref = carry.clone(), torch.zeros(3)
+    step = torch.randint(0, 50, (N,), generator=g)
+    rewards, dones, steps = torch.randn(T, N, generator=g), torch.rand(T, N, generator=g) < 0.3, []
+    dones[:, 0] = False  # an env with no episode end: its return carries over whole
+    for t in range(T):  # the per-step bookkeeping the loop used to do
+        steps.append(step.clone())
+        ep_return += rewards[t]
+        d = dones[t]
+        ref += torch.stack([d.sum(), (ep_return * d).sum(), ((step + 1) * d).sum()]).float()
+        ep_return.masked_fill_(d, 0.0)
+        step = torch.where(d, 0, step + 1)
+    totals, new_carry = episode_totals(rewards, dones, torch.stack(steps), carry)
+    torch.testing.assert_close(totals, ref)
+    torch.testing.assert_close(new_carry, ep_return)
+    assert ref[0] > 3  # several episodes ended, some envs more than once
