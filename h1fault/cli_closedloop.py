@@ -137,12 +137,13 @@ def closed_loop(
     from h1fault.closedloop.evaluate import closed_loop as run
     from h1fault.closedloop.sources import detector_factory
     from h1fault.config import apply_overrides
+    from h1fault.console import parse_device
     from h1fault.rl.policy import load_policy
     from h1fault.sim.render import check_video_path
     from h1fault.sim.task import EnvConfig
-    from h1fault.validate import at_least, check_torch_device, number_in
+    from h1fault.validate import at_least, number_in
 
-    check_torch_device(device)
+    parse_device(device)
     num_envs = at_least(
         "--envs", envs if envs is not None else (6144 if device.startswith("cuda") else 8)
     )

@@ -28,6 +28,20 @@ def is_cli(module: str) -> bool:
     return module.startswith("h1fault.cli") or module == "h1fault.__main__"
 
 
+def _walk_runtime(tree: ast.AST):
+    """ast.walk, minus ``if TYPE_CHECKING:`` blocks (type-only imports never run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            test = child.test if isinstance(child, ast.If) else None
+            if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+
+
 def imports_of(source: str, module: str, is_package: bool = False) -> list[tuple[str, int]]:
     """Every name imported anywhere in ``source`` (function-level imports too), with its line.
 
@@ -36,7 +50,7 @@ def imports_of(source: str, module: str, is_package: bool = False) -> list[tuple
     """
     package = module if is_package else module.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in _walk_runtime(ast.parse(source)):
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
