@@ -1,4 +1,4 @@
-"""CLI layer for ``train-healthy`` and ``play`` (thin: parse, call h1fault.rl, print)."""
+"""CLI layer for ``train-healthy``, ``train-failure`` and ``play`` (thin: parse, call h1fault.rl, print)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,22 @@ from h1fault.cli_common import (
 )
 from h1fault.validate import at_least
 
+# options shared by train-healthy and train-failure
+TrainEnvsOpt = Annotated[
+    int | None,
+    typer.Option("--envs", "-n", help="Parallel envs (default: 4096 on CUDA, 16 on CPU)."),
+]
+MaxIterationsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="PPO iterations (timesteps = iterations * rollouts); overrides agent.trainer.timesteps."
+    ),
+]
+LogRootOpt = Annotated[Path, typer.Option(help="Root of the run directories.")]
+CheckpointOpt = Annotated[
+    Path | None, typer.Option(help="Resume from a checkpoint of the same command (agent_<t>.pt).")
+]
+
 
 def register(root: typer.Typer) -> None:
     """Attach ``train-healthy`` and ``play`` to the root app."""
@@ -39,25 +55,13 @@ def train_healthy(
             "env.faults.enabled=false (see params/*.yaml of any run for keys)."
         ),
     ] = None,
-    envs: Annotated[
-        int | None,
-        typer.Option("--envs", "-n", help="Parallel envs (default: 4096 on CUDA, 16 on CPU)."),
-    ] = None,
+    envs: TrainEnvsOpt = None,
     device: DeviceOpt = "cpu",
     backend: BackendOpt = "auto",
     seed: SeedOpt = 0,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Resume from this skrl checkpoint (agent_<t>.pt).")
-    ] = None,
-    max_iterations: Annotated[
-        int | None,
-        typer.Option(
-            help="PPO iterations (timesteps = iterations * rollouts); overrides agent.trainer.timesteps."
-        ),
-    ] = None,
-    log_root: Annotated[Path, typer.Option(help="Root of the run directories.")] = Path(
-        "logs/skrl"
-    ),
+    checkpoint: CheckpointOpt = None,
+    max_iterations: MaxIterationsOpt = None,
+    log_root: LogRootOpt = Path("logs/skrl"),
     eval_episodes: Annotated[
         int, typer.Option(help="Episodes of a final deterministic play evaluation (0: skip).")
     ] = 0,
@@ -116,25 +120,13 @@ def train_failure(
             "bank.detection_delay_s=[0.1,0.6] agent.trainer.timesteps=12000."
         ),
     ] = None,
-    envs: Annotated[
-        int | None,
-        typer.Option("--envs", "-n", help="Parallel envs (default: 4096 on CUDA, 16 on CPU)."),
-    ] = None,
+    envs: TrainEnvsOpt = None,
     device: DeviceOpt = "cpu",
     backend: BackendOpt = "auto",
     seed: SeedOpt = 0,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Resume from a train-failure checkpoint (agent_<t>.pt).")
-    ] = None,
-    max_iterations: Annotated[
-        int | None,
-        typer.Option(
-            help="PPO iterations (timesteps = iterations * rollouts); overrides agent.trainer.timesteps."
-        ),
-    ] = None,
-    log_root: Annotated[Path, typer.Option(help="Root of the run directories.")] = Path(
-        "logs/skrl"
-    ),
+    checkpoint: CheckpointOpt = None,
+    max_iterations: MaxIterationsOpt = None,
+    log_root: LogRootOpt = Path("logs/skrl"),
     as_json: JsonOpt = False,
 ) -> None:
     """Train the failure-policy bank: one expert per fault-candidate joint, all in one PPO run.
