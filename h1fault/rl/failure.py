@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from h1fault.dist import Dist
@@ -28,8 +27,8 @@ from h1fault.rl.train import (
     TrainResult,
     distribute,
     load_agent_checkpoint,
-    prepare_run_dir,
     run_training,
+    start_run,
 )
 from h1fault.sim.faults import FaultConfig
 from h1fault.sim.model import NUM_JOINTS
@@ -176,17 +175,11 @@ def train_failure(
     if not 0.0 <= lo <= hi:
         raise H1FaultError(f"bank.detection_delay_s must satisfy 0 <= lo <= hi, got {(lo, hi)}")
     t_start = time.perf_counter()
-    d = dist or Dist(None, torch.device(device))
-    if d.active:
-        device, seed = str(d.device), d.seed(seed)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    env = H1VecEnv(cfg.env, num_envs=num_envs, device=device, backend=backend, seed=seed)
-    env.faults.weight_candidates(candidate_weights(cfg))
-    healthy = load_policy(cfg.bank.healthy_policy or None, device=env.device)
-    run_dir = d.broadcast_object(
-        prepare_run_dir(cfg, log_root, cfg.agent.experiment) if d.is_rank0 else None
-    )
+    weights = candidate_weights(cfg)
+    healthy = load_policy(cfg.bank.healthy_policy or None)  # a bad file: no run dir made
+    env, run_dir, d = start_run(cfg, num_envs, device, seed, backend, log_root, dist)
+    env.faults.weight_candidates(weights)
+    healthy = healthy.to(env.device)
     ppo = build_bank_ppo(cfg, healthy, num_envs, env.device)
     warmup = cfg.bank.critic_warmup_iterations
     if checkpoint is not None:

@@ -112,6 +112,30 @@ def prepare_run_dir(cfg, log_root: str | Path, experiment: str) -> Path:
     return run_dir
 
 
+def start_run(
+    cfg,
+    num_envs: int,
+    device: str,
+    seed: int,
+    backend: str,
+    log_root: str | Path,
+    dist: Dist | None,
+) -> tuple[H1VecEnv, Path, Dist]:
+    """What every training run does first: this rank's device and seed (under torchrun), torch
+    and numpy seeded, the env built from ``cfg.env``, and the run directory (made by rank 0,
+    its path shared with every rank). Returns (env, run_dir, dist)."""
+    d = dist or Dist(None, torch.device(device))
+    if d.active:
+        device, seed = str(d.device), d.seed(seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    env = H1VecEnv(cfg.env, num_envs=num_envs, device=device, backend=backend, seed=seed)
+    run_dir = d.broadcast_object(
+        prepare_run_dir(cfg, log_root, cfg.agent.experiment) if d.is_rank0 else None
+    )
+    return env, run_dir, d
+
+
 def train_healthy(
     cfg: TrainRunConfig,
     num_envs: int,
@@ -130,15 +154,7 @@ def train_healthy(
     alone writes the run directory.
     """
     t_start = time.perf_counter()
-    d = dist or Dist(None, torch.device(device))
-    if d.active:
-        device, seed = str(d.device), d.seed(seed)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    env = H1VecEnv(cfg.env, num_envs=num_envs, device=device, backend=backend, seed=seed)
-    run_dir = d.broadcast_object(
-        prepare_run_dir(cfg, log_root, cfg.agent.experiment) if d.is_rank0 else None
-    )
+    env, run_dir, d = start_run(cfg, num_envs, device, seed, backend, log_root, dist)
     ppo = build_ppo(env.num_obs, env.num_actions, num_envs, cfg.agent, env.device)
     if checkpoint is not None:
         load_agent_checkpoint(ppo, Path(checkpoint))
