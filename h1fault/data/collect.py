@@ -474,7 +474,8 @@ def run_collect(
         if problem is not None:
             raise H1FaultError(problem)
     from h1fault.config import apply_overrides
-    from h1fault.rl.policy import default_policy_path, file_sha256, load_policy
+    from h1fault.fileio import file_sha256
+    from h1fault.rl.policy import default_policy_path, load_policy
     from h1fault.sim.task import EnvConfig
     from h1fault.sim.vec_env import H1VecEnv
 

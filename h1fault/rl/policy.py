@@ -10,7 +10,6 @@ Two checkpoint kinds load here, both with ``torch.load(..., weights_only=True)``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import zipfile
@@ -123,12 +122,3 @@ def export_policy(checkpoint: str | Path, out: str | Path, meta: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(small, out)
     return out
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file (recorded with datasets collected by a policy)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

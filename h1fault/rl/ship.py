@@ -17,9 +17,10 @@ import torch
 
 from h1fault.config import to_dict
 from h1fault.dist import Dist
+from h1fault.fileio import file_sha256
 from h1fault.provenance import git_commit, package_versions
 from h1fault.rl.config import TrainRunConfig
-from h1fault.rl.policy import export_policy, file_sha256, load_policy
+from h1fault.rl.policy import export_policy, load_policy
 from h1fault.rl.train import TrainResult, train_healthy
 
 

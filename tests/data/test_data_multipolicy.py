@@ -14,7 +14,8 @@ import torch
 from h1fault.cli import app
 from h1fault.data.collect import MultiPolicy, policy_groups
 from h1fault.errors import H1FaultError
-from h1fault.rl.policy import default_policy_path, file_sha256, load_policy
+from h1fault.fileio import file_sha256
+from h1fault.rl.policy import default_policy_path, load_policy
 
 
 def test_policy_groups_are_contiguous_and_near_equal() -> None:

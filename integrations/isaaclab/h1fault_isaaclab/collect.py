@@ -86,7 +86,8 @@ def run_collect(
     faults = fault_config(overrides)
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise H1FaultError(f"checkpoint not found: {checkpoint}")
-    from h1fault_isaaclab.policy import file_sha256, load_skrl_actor, random_actor
+    from h1fault.fileio import file_sha256
+    from h1fault_isaaclab.policy import load_skrl_actor, random_actor
 
     if env is None:
         # Isaac Lab prints its manager tables to stdout: keep stdout for --json

@@ -10,7 +10,6 @@ actor is the ``policy`` entry: the model instantiator's ``<name>_container.<i>``
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -93,12 +92,3 @@ def load_skrl_actor(path: str | Path, num_obs: int, num_actions: int) -> Actor:
         actor.obs_mean.copy_(pre["running_mean"].float())
         actor.obs_std.copy_(pre["running_variance"].float().sqrt())
     return actor.eval()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file (recorded with the data it produced)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
