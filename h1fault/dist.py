@@ -11,16 +11,14 @@ What we own and what skrl would do: skrl 2.1 reads the same variables when it is
 then calls ``init_process_group("nccl")`` itself, which fails on a CPU-only torch and would
 initialise the group twice on GPUs. Our PPO does its own broadcast, gradient and KL reduction
 (as skrl's agents do) and, unlike skrl and rsl_rl, also reduces the observation normaliser's
-statistics exactly (:meth:`Dist.reduce_moments`). So we create the group here, and h1fault
-imports skrl (still used for its model classes) only through :func:`import_skrl`, which hides
-``WORLD_SIZE`` from it: skrl sees one process and leaves the group to us.
+statistics exactly (:meth:`Dist.reduce_moments`). So we create the group here, and the package
+never imports skrl (only a test compares our PPO with skrl's).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -319,23 +317,3 @@ def shard_path(path: os.PathLike | str, rank: int) -> str:
     p = os.fspath(path)
     root, ext = os.path.splitext(p)
     return f"{root}.rank{rank}{ext}"
-
-
-def import_skrl() -> None:
-    """Import skrl so that it does not join (or create) a process group of its own.
-
-    skrl 2.1 calls ``init_process_group("nccl")`` at import time when ``WORLD_SIZE > 1``; that
-    fails on a CPU-only torch and clashes with :func:`init`. Modules of h1fault call this before
-    ``from skrl ... import``.
-    """
-    if "skrl" in sys.modules:
-        return
-    saved = os.environ.get("WORLD_SIZE")
-    os.environ["WORLD_SIZE"] = "1"
-    try:
-        import skrl  # noqa: F401
-    finally:
-        if saved is None:
-            os.environ.pop("WORLD_SIZE", None)
-        else:
-            os.environ["WORLD_SIZE"] = saved
