@@ -27,6 +27,7 @@ import torch
 
 from h1fault.errors import H1FaultError
 from h1fault.sim.backend import PhysicsBackend
+from h1fault.sim.warp_compile import PrecompileReport, precompile
 
 _MISSING_WARP = "the warp backend needs mujoco-warp and warp-lang: pip install -e '.[gpu]'"
 
@@ -100,6 +101,9 @@ class WarpBackend(PhysicsBackend):
     (all worlds start there, like :class:`~h1fault.sim.cpu_backend.CpuBackend`).
     device: ``cpu`` (Warp's CPU device) or ``cuda[:N]`` (Warp's ``cuda:N``).
     cuda_graph: capture the substep loop as a CUDA graph (CUDA only; False is for tests).
+    compile_workers: threads that compile the step's Warp modules side by side before its first
+    run (:mod:`h1fault.sim.warp_compile`); None: one per core; 0: compile lazily, one module
+    after the other, at the first launches (Warp's default).
     """
 
     overflow_bits: int
@@ -115,6 +119,7 @@ class WarpBackend(PhysicsBackend):
         substeps: int,
         *,
         cuda_graph: bool = True,
+        compile_workers: int | None = None,
     ) -> None:
         wp, mjw = import_warp()
         self._wp, self._mjw = wp, mjw
@@ -165,6 +170,13 @@ class WarpBackend(PhysicsBackend):
         self._forcerange = t(self._m.actuator_forcerange)  # (num_envs, nu, 2): [lo, hi]
 
         self._graph: Any = None
+        self.precompile_report: PrecompileReport | None = None
+        """What the parallel compile did (None when ``compile_workers=0``)."""
+        if compile_workers != 0:
+            # before _init_state: the dry pass may leave scratch values that the reset overwrites
+            self.precompile_report = precompile(
+                wp, self._wp_device, self._all_launches, compile_workers
+            )
         self._init_state()
         if self.device.type == "cuda" and cuda_graph:
             # Warm-up run compiles and loads every kernel of the substep loop (older drivers
@@ -294,6 +306,12 @@ class WarpBackend(PhysicsBackend):
         with self._wp.ScopedDevice(self._wp_device):
             self._mjw.reset_data_keyframe(self._m, self._d, 0)
             self._mjw.forward(self._m, self._d)
+
+    def _all_launches(self) -> None:
+        """Every launch this backend makes: reset to the keyframe, forward, the substep loop."""
+        self._mjw.reset_data_keyframe(self._m, self._d, 0)
+        self._mjw.forward(self._m, self._d)
+        self._simulate_launches()
 
     def _simulate(self) -> None:
         """Run the substep loop without a graph (CPU, warm-up, or ``cuda_graph=False``)."""
