@@ -52,6 +52,16 @@ class TrainResult:
     """Mean episode return of the last episodes."""
     world_size: int = 1
     """Processes that trained together (torchrun); env_steps and steps_per_s count them all."""
+    startup_s: float = 0.0
+    """Wall-clock from the call to the first training step: env (kernel compile, CUDA graphs),
+    agent, run dir."""
+
+
+_ERROR_COLUMNS = [
+    1 + H1VecEnv.log_names.index("Episode/lin_vel_error"),
+    1 + H1VecEnv.log_names.index("Episode/yaw_rate_error"),
+]
+"""Where the episode tracking errors sit in an :class:`EpisodeLog`'s totals."""
 
 
 class Takeover(Protocol):
@@ -210,7 +220,9 @@ def run_training(
     ret_sum = torch.zeros(3, device=env.device)  # finished episodes: count, return sum, length
     step_in_episode = torch.zeros(rollouts, n, dtype=torch.long, device=env.device)
     to_seconds = torch.tensor([1.0, 1.0, env.control_dt], device=env.device)
-    recent: list[tuple[float, float]] = []  # (mean return, mean length s) per logging window
+    # finished episodes' mean tracking errors (lin m/s, yaw rad/s), summed: what play measures
+    err_sum = torch.zeros(2, device=env.device)
+    recent: list[tuple[float, float, float, float]] = []  # (return, length s, lin, yaw) means
     curve = []
     episode_log = None  # EpisodeLog since the last write
     best_return = -float("inf")
@@ -237,7 +249,10 @@ def run_training(
                 takeover.after_step(ppo.dones[k])
             # episode statistics: one copy per step, the sums once per rollout (no host sync)
             step_in_episode[k] = info["step_in_episode"]
-            episode_log = info["log"] if episode_log is None else episode_log + info["log"]
+            log = info["log"]
+            episode_log = log if episode_log is None else episode_log + log
+            if log.totals is not None:
+                err_sum += log.totals[_ERROR_COLUMNS]
             if not ppo.full and t != timesteps - 1:
                 continue
             totals, ep_return = episode_totals(ppo.rewards[: k + 1], ppo.dones[: k + 1],
@@ -251,15 +266,18 @@ def run_training(
             elapsed = time.perf_counter() - t_loop
             over = float(max_s > 0 and elapsed > max_s)
             # episodes of every rank, and one decision to stop (a rank stopping alone would hang)
-            count, rsum, lsum, over = d.allreduce_sum(
-                torch.cat([ret_sum, ret_sum.new_tensor([over])])
+            count, rsum, lsum, lin_sum, yaw_sum, over = d.allreduce_sum(
+                torch.cat([ret_sum, err_sum, ret_sum.new_tensor([over])])
             ).tolist()
             if count > 0:
-                recent.append((rsum / count, lsum / count))
+                recent.append((rsum / count, lsum / count, lin_sum / count, yaw_sum / count))
                 ret_sum.zero_()
-            mean_ret, mean_len = recent[-1] if recent else (0.0, 0.0)
+                err_sum.zero_()
+            mean_ret, mean_len, lin_err, yaw_err = recent[-1] if recent else (0.0,) * 4
             sps = (t + 1) * n * world / max(elapsed, 1e-9)
-            curve.append((t + 1, (t + 1) * n * world, elapsed, mean_ret, mean_len, sps))
+            curve.append(
+                (t + 1, (t + 1) * n * world, elapsed, mean_ret, mean_len, lin_err, yaw_err, sps)
+            )
             if not write:
                 if over:
                     break
@@ -273,7 +291,10 @@ def run_training(
                 if recent and mean_ret > best_return:
                     best_return = mean_ret
                     torch.save(ppo.state_dict(), ckpt_dir / "best_agent.pt")
-            text = f"return {mean_ret:7.2f}  ep len {mean_len:5.1f}s  {sps / 1e3:6.1f}k st/s"
+            text = (
+                f"return {mean_ret:7.2f}  ep len {mean_len:5.1f}s  "
+                f"err lin {lin_err:4.2f} yaw {yaw_err:4.2f}  {sps / 1e3:6.1f}k st/s"
+            )
             progress.update(task, completed=t + 1, stats=text)
             if show_progress and not err_console.is_terminal and len(curve) % 10 == 1:
                 # batch jobs and log files get a plain line instead of a live bar
@@ -301,6 +322,7 @@ def run_training(
         final_mean_length_s=curve[-1][4] if curve else 0.0,
         final_mean_return=curve[-1][3] if curve else 0.0,
         world_size=world,
+        startup_s=t_loop - t_start,
     )
 
 
@@ -357,7 +379,7 @@ def _write_curve(run_dir: Path, curve: list[tuple]) -> None:
         w = csv.writer(f)
         w.writerow(
             ["timestep", "env_steps", "wall_s", "mean_return", "mean_episode_length_s",
-             "steps_per_s"]
+             "lin_vel_error", "yaw_rate_error", "steps_per_s"]
         )  # fmt: skip
         w.writerows(curve)
     if not curve:
@@ -368,11 +390,16 @@ def _write_curve(run_dir: Path, curve: list[tuple]) -> None:
     import matplotlib.pyplot as plt
 
     arr = np.array(curve)
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax[0].plot(arr[:, 1] / 1e6, arr[:, 3])
+    fig, ax = plt.subplots(1, 3, figsize=(14, 3.5))
+    steps = arr[:, 1] / 1e6
+    ax[0].plot(steps, arr[:, 3])
     ax[0].set(xlabel="env steps (M)", ylabel="mean episode return", title="return")
-    ax[1].plot(arr[:, 1] / 1e6, arr[:, 4])
+    ax[1].plot(steps, arr[:, 4])
     ax[1].set(xlabel="env steps (M)", ylabel="mean episode length (s)", title="episode length")
+    ax[2].plot(steps, arr[:, 5], label="lin vel (m/s)")
+    ax[2].plot(steps, arr[:, 6], label="yaw rate (rad/s)")
+    ax[2].set(xlabel="env steps (M)", ylabel="mean |command - actual|", title="tracking error")
+    ax[2].legend()
     for a in ax:
         a.grid(alpha=0.3)
     fig.tight_layout()

@@ -57,8 +57,11 @@ _LOG_NAMES = (
     *(f"Episode_Reward/{k}" for k in REWARD_TERMS),
     "Episode/length_s",
     "Episode/fall_rate",
+    "Episode/lin_vel_error",
+    "Episode/yaw_rate_error",
 )
-"""Keys of ``info["log"]``: mean per-second reward terms, episode length (s), share of falls."""
+"""Keys of ``info["log"]``: mean per-second reward terms, episode length (s), share of falls,
+and the mean tracking errors |cmd_xy - v_xy| (m/s) and |cmd_wz - w_z| (rad/s) per step."""
 _NUM_UNIFORMS = 28
 """Uniform draws per env and step for resets and commands (see ``H1VecEnv._uniforms``)."""
 
@@ -68,6 +71,8 @@ class H1VecEnv:
 
     num_obs = NUM_OBS
     num_disc_obs = NUM_DISC_OBS
+    log_names = _LOG_NAMES
+    """Keys of ``info["log"]``, in the order of its totals."""
     num_actions = NUM_JOINTS
 
     def __init__(
@@ -160,6 +165,8 @@ class H1VecEnv:
         self.contact_time = z(n, 2)
         self.episode_sums = z(n, len(REWARD_TERMS))
         """(num_envs, len(REWARD_TERMS)) weighted reward terms summed over the episode so far."""
+        self.episode_errors = z(n, 2)
+        """(num_envs, 2) lin-vel and yaw-rate tracking errors summed over the episode so far."""
         self._obs = z(n, NUM_OBS)
         self._disc_obs = z(n, NUM_DISC_OBS)
         self.lin_vel_error = z(n)
@@ -389,7 +396,7 @@ class H1VecEnv:
         self.backend.set_torque_limits(self.faults.limits)
         m = mask[:, None]
         for state in (self.actions, self.last_actions, self.last_joint_vel, self.air_time,
-                      self.contact_time, self.episode_sums):  # fmt: skip
+                      self.contact_time, self.episode_sums, self.episode_errors):  # fmt: skip
             state.masked_fill_(m, 0.0)
         self.step_in_episode.masked_fill_(mask, 0)
 
@@ -448,17 +455,22 @@ class H1VecEnv:
         # all terms at once: (num_envs, terms) * (weight * dt)
         weighted = torch.stack([terms[k] for k in REWARD_TERMS], dim=1) * self._reward_scales
         self.episode_sums += weighted
-        return weighted.sum(dim=1), lin_err.sqrt(), ang_err.sqrt()
+        lin_err, ang_err = lin_err.sqrt(), ang_err.sqrt()
+        self.episode_errors += torch.stack([lin_err, ang_err], dim=1)
+        return weighted.sum(dim=1), lin_err, ang_err
 
     def _episode_totals(self, done: torch.Tensor, terminated: torch.Tensor) -> torch.Tensor:
         """Totals over the envs that just finished, for :class:`EpisodeLog` (call before resets).
 
         Returns (1 + len(_LOG_NAMES),) float32: episode count, then the sums of each
-        ``_LOG_NAMES`` value (per-second reward terms, length in s, fell).
+        ``_LOG_NAMES`` value (per-second reward terms, length in s, fell, per-step errors).
         """
         length_s = self.step_in_episode.float() * self.control_dt
         per_second = self.episode_sums / length_s.clamp(min=self.control_dt)[:, None]
-        values = torch.cat([per_second, length_s[:, None], terminated[:, None].float()], dim=1)
+        per_step = self.episode_errors / self.step_in_episode.clamp(min=1)[:, None]
+        values = torch.cat(
+            [per_second, length_s[:, None], terminated[:, None].float(), per_step], dim=1
+        )
         values = torch.where(done[:, None], values, 0.0)  # not multiplied: NaN * 0 is NaN
         return torch.cat([done.sum()[None].float(), values.sum(dim=0)])
 

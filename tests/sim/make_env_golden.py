@@ -44,7 +44,8 @@ def golden_rollout(cfg: EnvConfig) -> dict[str, np.ndarray]:
     Keys: ``obs0`` / ``disc0`` (reset), then per step (STEPS, NUM_ENVS, ...): ``obs``,
     ``disc_obs``, ``reward``, ``terminated``, ``truncated``, ``fault_joint``, ``saturated``,
     ``lin_vel_error``, ``ang_vel_error``, ``commands``, ``log_totals`` (STEPS, 1 + 17; zeros where
-    no episode ended).
+    no episode ended: the count and the 17 statistics the log had when the fixture was recorded;
+    the episode tracking errors added later are checked against the per-step errors elsewhere).
     """
     policy = load_policy()
     env = H1VecEnv(cfg, num_envs=NUM_ENVS, device="cpu", backend="mujoco", seed=SEED)
@@ -58,7 +59,7 @@ def golden_rollout(cfg: EnvConfig) -> dict[str, np.ndarray]:
                    "truncated": truncated, "commands": env.commands.clone()}  # fmt: skip
             row.update({k: info[k] for k in keys})
             totals = info["log"].totals
-            row["log_totals"] = torch.zeros(18) if totals is None else totals
+            row["log_totals"] = torch.zeros(18) if totals is None else totals[:18]
             for k, v in row.items():
                 out.setdefault(k, []).append(v)
     return {k: torch.stack(v).squeeze(0).numpy() if k in ("obs0", "disc0")

@@ -101,6 +101,21 @@ def test_truncation_at_max_episode_steps() -> None:
     assert (env.step_in_episode == 0).all() and (env.episode == 1).all()
 
 
+def test_episode_log_has_the_mean_tracking_errors_of_the_episode() -> None:
+    env = make_env(episode_length_s=0.2)
+    env.reset()
+    lin, ang = torch.zeros(N), torch.zeros(N)
+    for _ in range(10):
+        _, _, _, _, info = env.step(0.3 * torch.ones(N, 19))
+        lin += info["lin_vel_error"]
+        ang += info["ang_vel_error"]
+    log = info["log"]
+    assert ang.mean() > 0.01  # the robot does not turn at its commanded rate from rest
+    assert log["Episode/lin_vel_error"].item() == pytest.approx((lin / 10).mean().item(), 1e-5)
+    assert log["Episode/yaw_rate_error"].item() == pytest.approx((ang / 10).mean().item(), 1e-5)
+    assert (env.episode_errors == 0).all()  # the new episodes start from zero
+
+
 def test_auto_reset_returns_first_obs_of_new_episode() -> None:
     env = make_env(episode_length_s=0.2, obs_noise=ObsNoiseConfig(enabled=False))
     first_obs, _ = env.reset()

@@ -128,7 +128,7 @@ def test_log_means_match_the_episodes_that_ended() -> None:
         # the ended episodes' sums include this step's reward terms: compare what does not
         assert log["Episode/length_s"].item() == pytest.approx(length_s[done].mean().item())
         assert log["Episode/fall_rate"].item() == pytest.approx(terminated[done].float().mean())
-        assert len(log) == 17 and all(torch.isfinite(v) for v in log.values())
+        assert len(log) == 19 and all(torch.isfinite(v) for v in log.values())
         assert log["Episode_Reward/termination"].item() <= 0.0
 
 
