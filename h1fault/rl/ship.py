@@ -11,6 +11,7 @@ import dataclasses
 import json
 import platform
 import shlex
+import time
 from pathlib import Path
 
 import torch
@@ -81,6 +82,7 @@ def _run_meta(result: TrainResult, cfg, command: str, spec: RunSpec) -> dict:
         "world_size": result.world_size,
         "env_steps": result.env_steps,
         "wall_clock_s": round(result.wall_s, 1),
+        "startup_s": round(result.startup_s, 1),
         "train_env_steps_per_s": round(result.steps_per_s),
         "final_mean_episode_length_s": round(result.final_mean_length_s, 2),
         "run_dir": str(result.run_dir),
@@ -121,10 +123,12 @@ def write_deployable(result: TrainResult, cfg: TrainRunConfig, command: str,
     if spec.eval_episodes > 0:
         from h1fault.rl.play import play
 
+        t0 = time.perf_counter()
         policy = load_policy(policy_path, device=spec.device)
         report = play(policy, cfg.env, episodes=spec.eval_episodes, device=spec.device,
                       backend=spec.backend, seed=spec.seed + 1)  # fmt: skip
         meta["play"] = report.to_dict()
+        meta["eval_s"] = round(time.perf_counter() - t0, 1)
         export_policy(result.final_checkpoint, policy_path, meta)
     (result.run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
     return meta
