@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
 from h1fault.config import apply_overrides  # noqa: E402
-from h1fault.rl.config import TrainRunConfig  # noqa: E402
+from h1fault.rl.config import TrainRunConfig, recipe_overrides  # noqa: E402
 from h1fault.rl.policy import load_policy  # noqa: E402
 from h1fault.rl.train import train_healthy  # noqa: E402
 from h1fault.sim.vec_env import H1VecEnv  # noqa: E402
@@ -57,9 +57,10 @@ def main() -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--envs", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=4, help="PPO iterations to time")
+    parser.add_argument("--recipe", default="isaaclab", help="train-healthy --recipe (PPO knobs)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    cfg = TrainRunConfig()
+    cfg = apply_overrides(TrainRunConfig(), list(recipe_overrides(args.recipe)))
     rollouts = cfg.agent.ppo.rollouts
     timesteps = (args.iterations + 1) * rollouts
     cfg = apply_overrides(cfg, [f"agent.trainer.timesteps={timesteps}",
@@ -73,6 +74,7 @@ def main() -> None:
         "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda")
         else platform.processor() or platform.machine(),
         "envs": args.envs,
+        "recipe": args.recipe,
         "env_only_steps_per_s": round(env_sps),
         "train_steps_per_s": round(result.steps_per_s),
         "ratio_train_over_env": round(result.steps_per_s / env_sps, 3),
@@ -84,7 +86,8 @@ def main() -> None:
     print(f"{'env only':<10}{row['env_only_steps_per_s']:>14,}")
     print(f"{'train':<10}{row['train_steps_per_s']:>14,}")
     print(f"ratio train/env-only: {100 * row['ratio_train_over_env']:.1f}%  ({row['device_name']}, "
-          f"{args.envs} envs; train includes start-up of the first iteration)")  # fmt: skip
+          f"{args.envs} envs, recipe {args.recipe}; train includes start-up of the first "
+          "iteration)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 # errors; each ends with a 256-episode deterministic play), then the per-phase profile.
 # Run from the repo root after the carry install (../shared/device/README.md).
 #   bash scripts/gpu_sweep.sh bench     # cold-start benchmark + profile + throughput ratio
-#   bash scripts/gpu_sweep.sh sweep     # the four variants (~5 min)
+#   ROUND=1 bash scripts/gpu_sweep.sh sweep   # round 1: four variants (~5 min)
+#   bash scripts/gpu_sweep.sh sweep           # round 2
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -24,14 +25,25 @@ bench)
   cat "$OUT/bench.txt"
   ;;
 sweep)
-  common="--envs 4096 --device cuda --eval-episodes 256 --seed 3"
+  common="--envs 4096 --device cuda --eval-episodes 256"
   steps="agent.trainer.timesteps=${STEPS:-9600} agent.trainer.checkpoint_interval=0"
-  declare -A variants=(
-    [a_mb8]="agent.ppo.mini_batches=8"
-    [b_mb8_yaw2]="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0"
-    [c_mb8_yaw2_hip]="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1"
-    [d_mb8_yaw2_std]="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 agent.models.initial_log_std=-0.5"
-  )
+  cd_="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1 agent.models.initial_log_std=-0.5"
+  declare -A variants
+  if [ "${ROUND:-2}" = 1 ]; then  # round 1 (seed 3), 39.3 M steps each
+    variants=(
+      [a_mb8]="--seed 3 agent.ppo.mini_batches=8"
+      [b_mb8_yaw2]="--seed 3 agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0"
+      [c_mb8_yaw2_hip]="--seed 3 agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1"
+      [d_mb8_yaw2_std]="--seed 3 agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 agent.models.initial_log_std=-0.5"
+    )
+  else  # round 2: c and d together, a second seed, a sharper tracking kernel, less entropy
+    variants=(
+      [e_cd_s3]="--seed 3 $cd_"
+      [f_cd_s4]="--seed 4 $cd_"
+      [g_cd_std035]="--seed 3 $cd_ env.rewards.tracking_std=0.35"
+      [h_cd_ent005]="--seed 3 $cd_ agent.ppo.entropy_loss_scale=0.005"
+    )
+  fi
   for name in "${!variants[@]}"; do
     # shellcheck disable=SC2086
     timeout 560 python3 -m h1fault train-healthy $common --log-root $runs/$name $steps \
@@ -52,6 +64,6 @@ print(f"{sys.argv[1]:<18} {m['env_steps'] / 1e6:5.1f}M steps  falls {p['fall_rat
 PY
   done | tee "$OUT/sweep.txt"
   tar czf "$OUT/sweep.tgz" -C /tmp sweep
-  tail -3 "$OUT"/sweep_*.log
+  tail -n 3 "$OUT"/sweep_*.log
   ;;
 esac

@@ -43,6 +43,8 @@ class RunSpec:
     """Root of the run directories."""
     eval_episodes: int = 0
     """Episodes of the final deterministic evaluation (0: none)."""
+    recipe: str = "isaaclab"
+    """Named override set applied before the user's (:data:`h1fault.rl.config.RECIPES`)."""
 
 
 def default_num_envs(device: str) -> int:
@@ -63,6 +65,8 @@ def canonical_command(
         parts += ["--checkpoint", str(spec.checkpoint)]
     if spec.eval_episodes:
         parts += ["--eval-episodes", str(spec.eval_episodes)]
+    if spec.recipe != "isaaclab":
+        parts += ["--recipe", spec.recipe]
     kept = [o for o in overrides if not o.startswith("agent.trainer.timesteps=")]
     parts += [*kept, f"agent.trainer.timesteps={timesteps}"]
     return " ".join(shlex.quote(p) for p in parts)
@@ -83,6 +87,10 @@ def _run_meta(result: TrainResult, cfg, command: str, spec: RunSpec) -> dict:
         "env_steps": result.env_steps,
         "wall_clock_s": round(result.wall_s, 1),
         "startup_s": round(result.startup_s, 1),
+        "env_build_s": round(result.env_build_s, 1),
+        "kernel_compile_s": None
+        if result.kernel_compile_s is None
+        else round(result.kernel_compile_s, 1),
         "train_env_steps_per_s": round(result.steps_per_s),
         "final_mean_episode_length_s": round(result.final_mean_length_s, 2),
         "run_dir": str(result.run_dir),

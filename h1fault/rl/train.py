@@ -55,13 +55,19 @@ class TrainResult:
     startup_s: float = 0.0
     """Wall-clock from the call to the first training step: env (kernel compile, CUDA graphs),
     agent, run dir."""
+    env_build_s: float = 0.0
+    """Of the start-up: building the env (model, physics kernels, CUDA graphs)."""
+    kernel_compile_s: float | None = None
+    """Of the env build: the parallel compile of the physics kernels (None on MuJoCo C)."""
 
 
-_ERROR_COLUMNS = [
-    1 + H1VecEnv.log_names.index("Episode/lin_vel_error"),
-    1 + H1VecEnv.log_names.index("Episode/yaw_rate_error"),
-]
-"""Where the episode tracking errors sit in an :class:`EpisodeLog`'s totals."""
+_LIN = H1VecEnv.log_names.index("Episode/lin_vel_error")
+assert H1VecEnv.log_names[_LIN + 1] == "Episode/yaw_rate_error"
+_LIN_ERROR_COLUMN = 1 + _LIN  # totals start with the episode count
+# a slice, not a list: indexing a CUDA tensor with a list copies the index from pageable host
+# memory, which waits for the GPU on every step
+_ERROR_COLUMNS = slice(_LIN_ERROR_COLUMN, _LIN_ERROR_COLUMN + 2)
+"""Where the episode tracking errors (lin, yaw) sit in an :class:`EpisodeLog`'s totals."""
 
 
 class Takeover(Protocol):
@@ -304,6 +310,7 @@ def run_training(
                 break
     timesteps_done = t + 1
     loop_s = time.perf_counter() - t_loop
+    report = getattr(env.backend, "precompile_report", None)
     final = ckpt_dir / f"agent_{timesteps_done}.pt"
     best = ckpt_dir / "best_agent.pt"
     if write:
@@ -323,6 +330,8 @@ def run_training(
         final_mean_return=curve[-1][3] if curve else 0.0,
         world_size=world,
         startup_s=t_loop - t_start,
+        env_build_s=env.build_s,
+        kernel_compile_s=report.compile_s if report is not None else None,
     )
 
 

@@ -22,6 +22,7 @@ backend's own physics graph; the eager path computes the same.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import torch
@@ -89,6 +90,7 @@ class H1VecEnv:
         the env's generator. cuda_graph: on a CUDA device, capture the task's halves of step()
         as CUDA graphs (at construction, well under a second); False steps eagerly (same
         results, slower)."""
+        t_build = time.perf_counter()
         self.cfg = cfg = cfg or EnvConfig()
         self.num_envs = num_envs
         self.device = resolve_device(device)
@@ -179,6 +181,8 @@ class H1VecEnv:
         self._graphs: tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph] | None = None
         if cuda_graph and self.device.type == "cuda":
             self._capture_graphs()
+        self.build_s = time.perf_counter() - t_build
+        """Seconds this constructor took (physics kernels compiled, CUDA graphs captured)."""
 
     # -- public API ---------------------------------------------------------------------------
     def reset(self) -> tuple[torch.Tensor, dict]:

@@ -60,3 +60,31 @@ def test_cli_unknown_key_is_one_line_error() -> None:
     assert result.exit_code == 1
     assert "unknown config key 'agent.trainer.timestep'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_every_recipe_applies_and_the_users_overrides_win() -> None:
+    from h1fault.rl.config import RECIPES, recipe_overrides
+
+    for name in RECIPES:
+        apply_overrides(TrainRunConfig(), list(recipe_overrides(name)))  # valid keys and values
+    fast = apply_overrides(
+        TrainRunConfig(), [*recipe_overrides("fast"), "agent.ppo.mini_batches=2"]
+    )
+    assert fast.agent.ppo.mini_batches == 2  # the user's override comes after the recipe
+    assert fast.env.rewards.track_ang_vel_z == 2.0 and fast.agent.trainer.timesteps == 8400
+    assert recipe_overrides("isaaclab") == ()
+
+
+def test_canonical_command_spells_the_recipe() -> None:
+    from h1fault.rl.ship import RunSpec, canonical_command
+
+    fast = canonical_command("train-healthy", RunSpec(4096, "cuda", recipe="fast"), [], 8400)
+    plain = canonical_command("train-healthy", RunSpec(4096, "cuda"), [], 24000)
+    assert "--recipe fast" in fast and "--recipe" not in plain
+
+
+def test_cli_unknown_recipe_is_one_line_error() -> None:
+    result = CliRunner().invoke(app, ["train-healthy", "--recipe", "fastest"])
+    assert result.exit_code == 1
+    assert "unknown recipe 'fastest' (choose isaaclab, fast)" in result.output
+    assert len(result.output.strip().splitlines()) == 1
