@@ -71,14 +71,14 @@ def test_every_recipe_applies_and_the_users_overrides_win() -> None:
         TrainRunConfig(), [*recipe_overrides("fast"), "agent.ppo.mini_batches=2"]
     )
     assert fast.agent.ppo.mini_batches == 2  # the user's override comes after the recipe
-    assert fast.env.rewards.track_ang_vel_z == 2.0 and fast.agent.trainer.timesteps == 9600
+    assert fast.env.rewards.track_ang_vel_z == 2.0 and fast.agent.trainer.timesteps == 8400
     assert recipe_overrides("isaaclab") == ()
 
 
 def test_canonical_command_spells_the_recipe() -> None:
     from h1fault.rl.ship import RunSpec, canonical_command
 
-    fast = canonical_command("train-healthy", RunSpec(4096, "cuda", recipe="fast"), [], 9600)
+    fast = canonical_command("train-healthy", RunSpec(4096, "cuda", recipe="fast"), [], 8400)
     plain = canonical_command("train-healthy", RunSpec(4096, "cuda"), [], 24000)
     assert "--recipe fast" in fast and "--recipe" not in plain
 
