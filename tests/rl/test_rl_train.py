@@ -48,6 +48,22 @@ def test_run_layout(tiny_run: Path) -> None:
     meta = json.loads((tiny_run / "policy.json").read_text())
     assert meta["env_steps"] == 48 * 4
     assert "train-healthy" in meta["command"]
+    # the time split: start-up (env build inside it) within the run's wall-clock; MuJoCo C
+    # compiles no kernels
+    assert 0 < meta["env_build_s"] <= meta["startup_s"] <= meta["wall_clock_s"]
+    assert meta["kernel_compile_s"] is None
+
+
+def test_curve_carries_the_tracking_errors(tiny_run: Path) -> None:
+    import csv
+
+    rows = list(csv.DictReader((tiny_run / "curve.csv").open()))
+    assert len(rows) == 2  # one per update
+    first, second = rows
+    # no episode ends in the first 24 steps (0.48 s); the untrained robot has fallen by 48
+    assert float(first["mean_episode_length_s"]) == 0 and float(first["yaw_rate_error"]) == 0
+    assert float(second["mean_episode_length_s"]) > 0
+    assert 0 < float(second["lin_vel_error"]) < 5 and 0 < float(second["yaw_rate_error"]) < 10
 
 
 def test_checkpoints_load_weights_only(tiny_run: Path) -> None:
