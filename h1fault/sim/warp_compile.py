@@ -14,6 +14,8 @@ loaded by a pool of threads (NVRTC and LLVM release the GIL while they compile).
 
 This changes speed only, never results: the dry pass computes nothing, and a module it missed
 (or compiled for another block size) is still compiled on its first real launch, as before.
+The dry pass patches Warp process-wide for its half second: no other thread may launch Warp
+kernels meanwhile (their launches would be skipped).
 """
 
 from __future__ import annotations
