@@ -69,7 +69,8 @@ def train_healthy(
         str,
         typer.Option(
             help="Named settings applied before the overrides: isaaclab (Isaac Lab's H1-flat "
-            "task and PPO, the shipped policy) or fast (the same quality in ~2 min on one H200)."
+            "task and PPO, the shipped policy) or fast (~100 s on one H200, aiming at the "
+            "same quality; README: Performance)."
         ),
     ] = "isaaclab",
     as_json: JsonOpt = False,

@@ -116,8 +116,9 @@ RECIPES: dict[str, tuple[str, ...]] = {
 """Named override sets for ``train-healthy --recipe`` (applied before the user's overrides).
 
 ``isaaclab``: Isaac Lab's H1-flat task and skrl PPO settings, what the shipped walking policy was
-trained with. ``fast``: a policy of the same quality in about two minutes from a cold start on
-one H200 (README, Performance); measured in a sweep of these knobs, one at a time (issue 12).
+trained with. ``fast``: aims at a policy of the same quality in under two minutes from a cold
+start on one H200; chosen in two GPU sweeps of these knobs (issue 12). It finished in 95-106 s,
+but only 2 of 3 seeds met the whole quality bar (README, Performance).
 """
 
 

@@ -304,13 +304,16 @@ class WarpBackend(PhysicsBackend):
     def _init_state(self) -> None:
         """All worlds to keyframe 0 (qpos, qvel, ctrl), derived quantities by forward."""
         with self._wp.ScopedDevice(self._wp_device):
-            self._mjw.reset_data_keyframe(self._m, self._d, 0)
-            self._mjw.forward(self._m, self._d)
+            self._init_launches()
+
+    def _init_launches(self) -> None:
+        """The launches of :meth:`_init_state`: reset to keyframe 0, then forward."""
+        self._mjw.reset_data_keyframe(self._m, self._d, 0)
+        self._mjw.forward(self._m, self._d)
 
     def _all_launches(self) -> None:
         """Every launch this backend makes: reset to the keyframe, forward, the substep loop."""
-        self._mjw.reset_data_keyframe(self._m, self._d, 0)
-        self._mjw.forward(self._m, self._d)
+        self._init_launches()
         self._simulate_launches()
 
     def _simulate(self) -> None:

@@ -1,9 +1,9 @@
 """Compile the Warp modules of a physics step side by side, before the step first runs.
 
 Warp compiles a module the first time one of its kernels is launched, one module after the other.
-The H1 step launches about 90 modules (mujoco_warp builds most of its kernels per model), so a
-cold start (empty kernel cache) spends about a minute compiling them in a row while the other CPU
-cores sit idle.
+The H1 reset and step launch about 50 modules (mujoco_warp builds most of its kernels per model),
+so a cold start (empty kernel cache) spent 80 s compiling them in a row on the H200 machine
+while the other CPU cores sat idle (``benchmarks/cold_start.py``).
 
 :func:`precompile` finds the modules with a *dry pass*: it runs the step's Python code while
 ``Module.load`` only records ``(module, block_dim)`` and returns nothing, which Warp's
@@ -45,7 +45,7 @@ class PrecompileReport:
 
 
 def default_workers() -> int:
-    """Compile threads: one per CPU core, at most 32 (the step has ~90 modules)."""
+    """Compile threads: one per CPU core, at most 32 (the step has ~50 modules)."""
     return max(1, min(32, os.cpu_count() or 1))
 
 
