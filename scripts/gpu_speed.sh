@@ -6,6 +6,7 @@
 # Run from the repo root after the carry install (../shared/device/README.md). Results in $OUT.
 #   bash scripts/gpu_speed.sh                 # seeds 0 1 2, --recipe fast
 #   SEEDS="0" RECIPE=isaaclab bash scripts/gpu_speed.sh
+#   EXTRA="agent.ppo.kl_target=0.005" bash scripts/gpu_speed.sh   # overrides after the recipe
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -16,7 +17,7 @@ for seed in ${SEEDS:-0 1 2}; do
   t0=$(date +%s.%N)
   WARP_CACHE_PATH=$cache/warp CUDA_CACHE_PATH=$cache/nv timeout 300 python3 -m h1fault \
     train-healthy --envs 4096 --device cuda --recipe "${RECIPE:-fast}" --eval-episodes 256 \
-    --seed "$seed" --log-root "$runs/s$seed" > "$OUT/cold_s$seed.log" 2>&1
+    --seed "$seed" --log-root "$runs/s$seed" ${EXTRA:-} > "$OUT/cold_s$seed.log" 2>&1
   rc=$?
   t1=$(date +%s.%N)
   rm -rf "$cache"

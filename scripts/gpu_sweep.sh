@@ -6,7 +6,9 @@
 # Run from the repo root after the carry install (../shared/device/README.md).
 #   bash scripts/gpu_sweep.sh bench     # cold-start benchmark + profile + throughput ratio
 #   ROUND=1 bash scripts/gpu_sweep.sh sweep   # round 1: four variants (~5 min)
-#   bash scripts/gpu_sweep.sh sweep           # round 2
+#   ROUND=2 bash scripts/gpu_sweep.sh sweep   # round 2
+#   bash scripts/gpu_sweep.sh sweep           # round 3: steadier ends (seeds 3, 4; 1024-episode
+#       play); writes the better of B/C's overrides to /root/chosen.txt for gpu_speed.sh's EXTRA
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -25,16 +27,29 @@ bench)
   cat "$OUT/bench.txt"
   ;;
 sweep)
-  common="--envs 4096 --device cuda --eval-episodes 256"
+  common="--envs 4096 --device cuda --eval-episodes ${EVAL:-256}"
   steps="agent.trainer.timesteps=${STEPS:-9600} agent.trainer.checkpoint_interval=0"
   cd_="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1 agent.models.initial_log_std=-0.5"
   declare -A variants
-  if [ "${ROUND:-2}" = 1 ]; then  # round 1 (seed 3), 39.3 M steps each
+  if [ "${ROUND:-3}" = 1 ]; then  # round 1 (seed 3), 39.3 M steps each
     variants=(
       [a_mb8]="--seed 3 agent.ppo.mini_batches=8"
       [b_mb8_yaw2]="--seed 3 agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0"
       [c_mb8_yaw2_hip]="--seed 3 agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1"
       [d_mb8_yaw2_std]="--seed 3 agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 agent.models.initial_log_std=-0.5"
+    )
+  elif [ "${ROUND:-3}" = 3 ]; then  # round 3: the fast recipe vs a lower KL target vs a final anneal
+    common="--envs 4096 --device cuda --eval-episodes ${EVAL:-1024} --recipe fast"
+    steps=""
+    # warm the kernel cache (and re-measure the env's throughput) before the runs share the GPU
+    timeout 150 python3 benchmarks/env_throughput.py --device cuda --backend warp --envs 4096 \
+      --steps 300 --repeats 1 > "$OUT/env_throughput.txt" 2>&1
+    variants=(
+      [A_fast_s3]="--seed 3" [A_fast_s4]="--seed 4"
+      [B_kl005_s3]="--seed 3 agent.ppo.kl_target=0.005"
+      [B_kl005_s4]="--seed 4 agent.ppo.kl_target=0.005"
+      [C_anneal02_s3]="--seed 3 agent.ppo.lr_anneal_fraction=0.2"
+      [C_anneal02_s4]="--seed 4 agent.ppo.lr_anneal_fraction=0.2"
     )
   else  # round 2: c and d together, a second seed, a sharper tracking kernel, less entropy
     variants=(
@@ -44,10 +59,11 @@ sweep)
       [h_cd_ent005]="--seed 3 $cd_ agent.ppo.entropy_loss_scale=0.005"
     )
   fi
+  mkdir -p /tmp/sweep
   for name in "${!variants[@]}"; do
     # shellcheck disable=SC2086
-    timeout 560 python3 -m h1fault train-healthy $common --log-root $runs/$name $steps \
-      ${variants[$name]} > "$OUT/sweep_$name.log" 2>&1 &
+    timeout "${RUN_TIMEOUT:-560}" python3 -m h1fault train-healthy $common --log-root $runs/$name $steps \
+      ${variants[$name]} > "/tmp/sweep/$name.log" 2>&1 &
   done
   wait
   for name in "${!variants[@]}"; do
@@ -64,6 +80,22 @@ print(f"{sys.argv[1]:<18} {m['env_steps'] / 1e6:5.1f}M steps  falls {p['fall_rat
 PY
   done | tee "$OUT/sweep.txt"
   tar czf "$OUT/sweep.tgz" -C /tmp sweep
-  tail -n 3 "$OUT"/sweep_*.log
+  if [ "${ROUND:-3}" = 3 ]; then  # the better of B and C on both seeds: all met, fewest falls
+    python3 - /tmp/sweep > /root/chosen.txt <<'PY'
+import json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+extra = {"B": "agent.ppo.kl_target=0.005", "C": "agent.ppo.lr_anneal_fraction=0.2"}
+def score(v):
+    plays = [json.load(open(p))["play"] for p in root.glob(f"{v}_*/policy.json")]
+    if not plays:
+        return (0, -1.0, -1.0)
+    met = all(p["fall_rate"] < 0.01 and p["lin_vel_error"] <= 0.10 and p["ang_vel_error"] <= 0.15
+              for p in plays)
+    return (int(met), -max(p["fall_rate"] for p in plays), -max(p["lin_vel_error"] for p in plays))
+print(extra[max(extra, key=score)])
+PY
+    echo "chosen: $(cat /root/chosen.txt)" | tee -a "$OUT/sweep.txt"
+  fi
+  tail -n 3 /tmp/sweep/*.log
   ;;
 esac

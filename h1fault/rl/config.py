@@ -40,6 +40,10 @@ class PPOConfig:
     """Adam learning rate (adapted by KL when kl_target > 0)."""
     kl_target: float = 0.01
     """Target KL of skrl's KLAdaptiveLR scheduler; 0 disables the scheduler."""
+    learning_rate_max: float = 1e-2
+    """Ceiling of the KL-adapted learning rate (skrl's KLAdaptiveLR: 1e-2)."""
+    lr_anneal_fraction: float = 0.0
+    """Last fraction of training in which the rate decays linearly to 0 (KL adaptation off)."""
     grad_norm_clip: float = 1.0
     """Global gradient-norm clip."""
     ratio_clip: float = 0.2

@@ -257,6 +257,8 @@ class PPO:
         self.optimizer = torch.optim.Adam(self.params, lr=self._lr_value(cfg.learning_rate),
                                           **self._adam_flags)  # fmt: skip
         self.learning_rate = cfg.learning_rate
+        self._anneal_from: float | None = None
+        """The rate when the final anneal began (None before it)."""
         self.reduce_grads, self.reduce_mean = reduce_grads, reduce_mean
         self.actor_frozen = False
         """True: the update trains the critic only (warm-up of a fresh critic)."""
@@ -425,7 +427,7 @@ class PPO:
             sums += self._acc
             batches += len(chunks)
             # a frozen actor has KL ~0: adapting on it would ramp the rate to its ceiling
-            if cfg.kl_target > 0 and not self.actor_frozen:
+            if cfg.kl_target > 0 and not self.actor_frozen and self._anneal_from is None:
                 self._adapt_learning_rate(self._acc[3] / len(chunks))
         self.step = 0
         self._use_mask = self._use_group = self._use_cond = False
@@ -507,20 +509,37 @@ class PPO:
         return torch.stack([policy_loss, entropy_loss, value_loss]), kl
 
     def _adapt_learning_rate(self, kl: torch.Tensor) -> None:
-        """skrl's KLAdaptiveLR (factor 2 band around the target, x/÷1.5, lr in [1e-6, 1e-2])."""
+        """skrl's KLAdaptiveLR (factor 2 band around the target, x/÷1.5, lr in [1e-6, max])."""
         if self.reduce_mean is not None:
             kl = self.reduce_mean(kl)
         kl_value = float(kl)  # one host sync per epoch
         target = self.cfg.kl_target
         if kl_value > 2.0 * target:
-            self.learning_rate = max(self.learning_rate / 1.5, 1e-6)
+            self._set_learning_rate(max(self.learning_rate / 1.5, 1e-6))
         elif kl_value < target / 2.0:
-            self.learning_rate = min(self.learning_rate * 1.5, 1e-2)
+            self._set_learning_rate(min(self.learning_rate * 1.5, self.cfg.learning_rate_max))
+
+    def anneal_learning_rate(self, progress: float) -> None:
+        """Call before each update; ``progress`` in [0, 1) is the share of training done so far.
+
+        In the last ``cfg.lr_anneal_fraction`` of training the rate falls linearly from where
+        KL adaptation left it towards 0 (adaptation stops there), so that the final policy is
+        not the result of one more large step.
+        """
+        fraction = self.cfg.lr_anneal_fraction
+        if fraction <= 0 or progress < 1.0 - fraction:
+            return
+        if self._anneal_from is None:
+            self._anneal_from = self.learning_rate
+        self._set_learning_rate(self._anneal_from * max(1.0 - progress, 0.0) / fraction)
+
+    def _set_learning_rate(self, lr: float) -> None:
+        self.learning_rate = lr
         for group in self.optimizer.param_groups:
             if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(self.learning_rate)  # in place: captured steps read it
+                group["lr"].fill_(lr)  # in place: captured steps read it
             else:
-                group["lr"] = self.learning_rate
+                group["lr"] = lr
 
     # -- checkpoints (skrl layout) --------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -268,6 +268,7 @@ def run_training(
             if on_update is not None:
                 on_update(iteration)
             next_cond = takeover.control()[1] if takeover is not None else None
+            ppo.anneal_learning_rate((t + 1 - ppo.step) / timesteps)  # share before this rollout
             stats = ppo.update(obs, next_cond)
             elapsed = time.perf_counter() - t_loop
             over = float(max_s > 0 and elapsed > max_s)

@@ -187,3 +187,52 @@ def test_frozen_actor_keeps_weights_and_learning_rate() -> None:
         torch.testing.assert_close(v, before[k], atol=0, rtol=0)
     assert not torch.equal(ppo.critic.net[0].weight, critic_before)
     assert ppo.learning_rate == cfg.learning_rate
+
+
+def _one_update(ppo: PPO, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(ppo.cfg.rollouts):
+        ppo.act(torch.randn(N, D, generator=g))
+        ppo.record(torch.randn(N, generator=g), torch.zeros(N, dtype=torch.bool),
+                   torch.zeros(N, dtype=torch.bool))  # fmt: skip
+    ppo.update(torch.randn(N, D, generator=g))
+
+
+def _ppo(cfg: PPOConfig) -> PPO:
+    return PPO(GaussianActor(D, A, HIDDEN, "elu", 0.0), ValueNet(D, HIDDEN, "elu"), D, A, N, cfg,
+               "cpu")  # fmt: skip
+
+
+def test_kl_adapted_rate_stops_at_its_ceiling() -> None:
+    # a huge KL target: every epoch's KL is "too small", so the rate grows 1.5x per epoch
+    cfg = PPOConfig(rollouts=4, learning_epochs=3, mini_batches=1, learning_rate=1e-3,
+                    kl_target=1e3, learning_rate_max=2e-3)  # fmt: skip
+    ppo = _ppo(cfg)
+    _one_update(ppo)
+    assert ppo.learning_rate == pytest.approx(2e-3)  # 3.375e-3 without the ceiling
+    assert ppo.optimizer.param_groups[0]["lr"] == pytest.approx(2e-3)
+
+
+def test_final_anneal_decays_the_rate_linearly_and_stops_adaptation() -> None:
+    cfg = PPOConfig(rollouts=4, learning_epochs=3, mini_batches=1, learning_rate=1e-3,
+                    kl_target=1e3, lr_anneal_fraction=0.5)  # fmt: skip
+    ppo = _ppo(cfg)
+    ppo.anneal_learning_rate(0.2)  # before the anneal: KL adaptation as usual
+    _one_update(ppo)
+    adapted = 1e-3 * 1.5**3
+    assert ppo.learning_rate == pytest.approx(adapted)
+    ppo.anneal_learning_rate(0.5)  # the anneal starts from where adaptation left the rate
+    assert ppo.learning_rate == pytest.approx(adapted)
+    ppo.anneal_learning_rate(0.75)
+    assert ppo.learning_rate == pytest.approx(adapted * 0.5)
+    _one_update(ppo, seed=1)  # no adaptation in the anneal, though the KL is "too small"
+    assert ppo.learning_rate == pytest.approx(adapted * 0.5)
+    assert ppo.optimizer.param_groups[0]["lr"] == pytest.approx(adapted * 0.5)
+    ppo.anneal_learning_rate(0.95)
+    assert ppo.learning_rate == pytest.approx(adapted * 0.1)
+
+
+def test_no_anneal_by_default() -> None:
+    ppo = _ppo(PPOConfig(rollouts=4, learning_epochs=1, mini_batches=1, kl_target=0.0))
+    ppo.anneal_learning_rate(0.99)
+    assert ppo.learning_rate == PPOConfig().learning_rate

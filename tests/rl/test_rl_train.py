@@ -97,6 +97,20 @@ def test_resume_continues_from_checkpoint(tiny_run: Path, tmp_path: Path) -> Non
     assert (fresh - before).abs().max() > 0.1
 
 
+def test_training_anneals_the_rate_in_its_last_share(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["train-healthy", "--envs", "4", "--max-iterations", "2", "--log-root", str(tmp_path),
+         "agent.trainer.checkpoint_interval=0", "agent.experiment=anneal",
+         "agent.ppo.kl_target=0", "agent.ppo.lr_anneal_fraction=1.0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "anneal").iterdir())
+    data = torch.load(run / "checkpoints" / "agent_48.pt", weights_only=True)
+    # the second of two updates starts half-way through: half the rate
+    assert data["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.5e-3)
+
+
 def test_play_loads_the_run(tiny_run: Path) -> None:
     result = runner.invoke(
         app, ["play", "--checkpoint", str(tiny_run / "policy.pt"), "--episodes", "2", "--json"]
