@@ -9,6 +9,8 @@
 #   ROUND=2 bash scripts/gpu_sweep.sh sweep   # round 2
 #   bash scripts/gpu_sweep.sh sweep           # round 3: steadier ends (seeds 3, 4; 1024-episode
 #       play); writes the better of B/C's overrides to /root/chosen.txt for gpu_speed.sh's EXTRA
+#   ROUND=4 ... / ROUND=5 ...                 # more linear tracking (seeds 3-5); round 5 writes
+#       its overrides to /root/chosen.txt only if all three seeds met the bar
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -29,6 +31,7 @@ bench)
 sweep)
   common="--envs 4096 --device cuda --eval-episodes ${EVAL:-256}"
   steps="agent.trainer.timesteps=${STEPS:-9600} agent.trainer.checkpoint_interval=0"
+  F_OVERRIDES="env.rewards.track_lin_vel_xy=1.5 env.rewards.termination=-400"
   cd_="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1 agent.models.initial_log_std=-0.5"
   declare -A variants
   if [ "${ROUND:-3}" = 1 ]; then  # round 1 (seed 3), 39.3 M steps each
@@ -38,12 +41,23 @@ sweep)
       [c_mb8_yaw2_hip]="--seed 3 agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1"
       [d_mb8_yaw2_std]="--seed 3 agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 agent.models.initial_log_std=-0.5"
     )
-  elif [ "${ROUND:-3}" = 3 ]; then  # round 3: the fast recipe vs a lower KL target vs a final anneal
+  elif [ "${ROUND:-3}" -ge 3 ]; then  # rounds 3-5: changes to the fast recipe, 1024-episode play
     common="--envs 4096 --device cuda --eval-episodes ${EVAL:-1024} --recipe fast"
     steps=""
     # warm the kernel cache (and re-measure the env's throughput) before the runs share the GPU
     timeout 150 python3 benchmarks/env_throughput.py --device cuda --backend warp --envs 4096 \
       --steps 300 --repeats 1 > "$OUT/env_throughput.txt" 2>&1
+  fi
+  if [ "${ROUND:-3}" = 4 ]; then  # round 4: pay more for linear tracking
+    for s in 3 4 5; do
+      variants[D_lin15_s$s]="--seed $s env.rewards.track_lin_vel_xy=1.5"
+      variants[E_lin20_s$s]="--seed $s env.rewards.track_lin_vel_xy=2.0"
+    done
+  elif [ "${ROUND:-3}" = 5 ]; then  # round 5: D, with falls costing twice as much
+    for s in 3 4 5; do
+      variants[F_lin15_term400_s$s]="--seed $s $F_OVERRIDES"
+    done
+  elif [ "${ROUND:-3}" = 3 ]; then  # round 3: the fast recipe vs a lower KL target vs a final anneal
     variants=(
       [A_fast_s3]="--seed 3" [A_fast_s4]="--seed 4"
       [B_kl005_s3]="--seed 3 agent.ppo.kl_target=0.005"
@@ -51,7 +65,7 @@ sweep)
       [C_anneal02_s3]="--seed 3 agent.ppo.lr_anneal_fraction=0.2"
       [C_anneal02_s4]="--seed 4 agent.ppo.lr_anneal_fraction=0.2"
     )
-  else  # round 2: c and d together, a second seed, a sharper tracking kernel, less entropy
+  elif [ "${ROUND:-3}" = 2 ]; then  # round 2: c and d together, a second seed, a sharper tracking kernel, less entropy
     variants=(
       [e_cd_s3]="--seed 3 $cd_"
       [f_cd_s4]="--seed 4 $cd_"
@@ -95,6 +109,16 @@ def score(v):
 print(extra[max(extra, key=score)])
 PY
     echo "chosen: $(cat /root/chosen.txt)" | tee -a "$OUT/sweep.txt"
+  elif [ "${ROUND:-3}" = 5 ]; then  # F goes on to the cold 3-seed test only if all its seeds met
+    if python3 - /tmp/sweep <<'PY'
+import json, pathlib, sys
+plays = [json.load(open(p))["play"] for p in pathlib.Path(sys.argv[1]).glob("F_*/policy.json")]
+sys.exit(not (len(plays) == 3 and all(
+    p["fall_rate"] < 0.01 and p["lin_vel_error"] <= 0.10 and p["ang_vel_error"] <= 0.15
+    and p["episode_length_ratio"] >= 0.95 for p in plays)))
+PY
+    then echo "$F_OVERRIDES" > /root/chosen.txt; else : > /root/chosen.txt; fi
+    echo "chosen: '$(cat /root/chosen.txt)'" | tee -a "$OUT/sweep.txt"
   fi
   tail -n 3 /tmp/sweep/*.log
   ;;
