@@ -49,6 +49,12 @@ class PlayReport:
     """Episodes in which a fault took effect."""
     fault_fall_rate: float | None
     """Fall rate of the episodes with a fault (None if none)."""
+    fall_times_s: list[float]
+    """When each fall happened (s into its episode), ascending."""
+    fall_commands: list[list[float]]
+    """The (vx, vy, wz) command each fall happened under, in the order of ``fall_times_s``."""
+    command_period_s: float
+    """Seconds between command resamples: falls just after a multiple of it follow a change."""
 
     def walks(self, length_ratio: float = 0.95, max_lin_err: float = 0.25) -> bool:
         """The project's walking bar: long episodes and accurate velocity tracking."""
@@ -102,6 +108,7 @@ def evaluate(
     length = torch.zeros(n, device=dev)
     fell = torch.zeros(n, dtype=torch.bool, device=dev)
     had_fault = torch.zeros(n, dtype=torch.bool, device=dev)
+    fall_command = torch.zeros(n, 3, device=dev)
     nbins = len(VX_BINS) - 1
     bin_steps = torch.zeros(nbins, device=dev)
     bin_lin = torch.zeros(nbins, device=dev)
@@ -125,7 +132,9 @@ def evaluate(
             had_fault |= running & (info["fault_joint"] >= 0)
             length += w
             done = terminated | truncated
-            fell |= running & terminated
+            new_falls = running & terminated
+            fall_command[new_falls] = commands[new_falls, :3]
+            fell |= new_falls
             running &= ~done
             progress.advance(task)
             if not bool(running.any()):
@@ -142,6 +151,8 @@ def evaluate(
         for i in range(nbins)
     ]
     nf = int(had_fault.sum())
+    fall_times = length[fell] * dt
+    order = torch.argsort(fall_times)
     return PlayReport(
         episodes=n,
         max_episode_length_s=env.max_episode_steps * dt,
@@ -154,6 +165,9 @@ def evaluate(
         faults=env.cfg.faults.enabled,
         fault_episodes=nf,
         fault_fall_rate=float((fell & had_fault).sum()) / nf if nf else None,
+        fall_times_s=[round(t, 3) for t in fall_times[order].tolist()],
+        fall_commands=[[round(c, 3) for c in row] for row in fall_command[fell][order].tolist()],
+        command_period_s=env.cfg.commands.resample_s,
     )
 
 
