@@ -72,6 +72,7 @@ def test_every_recipe_applies_and_the_users_overrides_win() -> None:
     )
     assert fast.agent.ppo.mini_batches == 2  # the user's override comes after the recipe
     assert fast.env.rewards.track_ang_vel_z == 2.0 and fast.agent.trainer.timesteps == 8400
+    assert fast.env.rewards.termination == -400.0  # a negative value parses as a number
     assert recipe_overrides("isaaclab") == ()
 
 
