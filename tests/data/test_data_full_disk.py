@@ -34,7 +34,13 @@ def tiny_disk(mount_tmpfs) -> Path:
 
 
 class FullDiskFile(io.FileIO):
-    """A real file whose ``write`` raises ENOSPC once ``fail`` is set (or from write fail_at)."""
+    """A real file whose ``write`` raises ENOSPC once ``fail`` is set (or from write fail_at).
+
+    Once full, ``seek``, ``flush`` and ``truncate`` raise ENOSPC too, and each is defined here
+    rather than inherited: HDF5 goes on calling the file's methods after a failed write while
+    the OSError is still pending, and on a method-cache miss CPython's lookup of an inherited
+    method clears that error and raises AttributeError instead (a flaky message).
+    """
 
     def __init__(self, path: Path, fail_at: int | None = None) -> None:
         super().__init__(path, "w+")
@@ -42,11 +48,29 @@ class FullDiskFile(io.FileIO):
         self.fail_at = fail_at
         self.writes = 0
 
+    def _full(self) -> bool:
+        return self.fail or (self.fail_at is not None and self.writes >= self.fail_at)
+
     def write(self, data) -> int:  # type: ignore[override]
         self.writes += 1
-        if self.fail or (self.fail_at is not None and self.writes >= self.fail_at):
+        if self._full():
             raise OSError(errno.ENOSPC, "No space left on device")
         return super().write(data)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if self._full():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().seek(pos, whence)
+
+    def flush(self) -> None:
+        if self._full():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().flush()
+
+    def truncate(self, size: int | None = None) -> int:
+        if self._full():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().truncate(size)
 
 
 def _batch(t0: int, k: int) -> StepBatch:
