@@ -252,12 +252,11 @@ def _print_play(d: dict) -> None:
         f"ang vel error {d['ang_vel_error']:.3f} rad/s -> "
         + ("[green]walks[/]" if d.get("walks") else "[red]does not meet the walking bar[/]")
     )
-    if d.get("fall_times_s"):
-        times = ", ".join(f"{t:.1f}" for t in d["fall_times_s"][:12])
-        more = f" (+{len(d['fall_times_s']) - 12} more)" if len(d["fall_times_s"]) > 12 else ""
-        period = d.get("command_period_s")
-        console.print(f"falls at {times}{more} s into their episodes"
-                      + (f"; commands change every {period:g} s" if period else ""))  # fmt: skip
+    if falls := d["fall_times_s"]:
+        times = ", ".join(f"{t:.1f}" for t in falls[:12])
+        more = f" (+{len(falls) - 12} more)" if len(falls) > 12 else ""
+        console.print(f"falls at {times}{more} s into their episodes; commands change every "
+                      f"{d['command_period_s']:g} s")  # fmt: skip
     if d.get("faults"):
         ffr = d["fault_fall_rate"]
         console.print(

@@ -133,7 +133,8 @@ def evaluate(
             length += w
             done = terminated | truncated
             new_falls = running & terminated
-            fall_command[new_falls] = commands[new_falls, :3]
+            # where, not a masked assignment: that would wait for the GPU every step
+            fall_command = torch.where(new_falls[:, None], commands, fall_command)
             fell |= new_falls
             running &= ~done
             progress.advance(task)
