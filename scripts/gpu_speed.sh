@@ -24,14 +24,15 @@ for seed in ${SEEDS:-0 1 2}; do
   run=$(ls -d $runs/s$seed/*/*_ppo_torch 2>/dev/null | tail -1)
   python3 - "$seed" "$rc" "$t0" "$t1" "$run/policy.json" >> "$OUT/speed.txt" <<'PY'
 import json, sys
+sys.path.insert(0, "scripts")
+from quality_bar import meets_bar
 seed, rc, t0, t1, path = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 try:
     m = json.load(open(path))
 except OSError:
     print(f"seed {seed}: rc {rc}, no policy.json, {t1 - t0:.1f} s"); sys.exit()
 p = m["play"]
-ok = (p["lin_vel_error"] <= 0.10 and p["ang_vel_error"] <= 0.15 and p["fall_rate"] < 0.01
-      and p["episode_length_ratio"] >= 0.95 and t1 - t0 <= 120)
+ok = meets_bar(p) and t1 - t0 <= 120
 print(f"seed {seed}: {t1 - t0:6.1f} s process (rc {rc})  | start-up {m['startup_s']} s "
       f"(env {m['env_build_s']} s, kernel compile {m['kernel_compile_s']} s), training loop "
       f"{m['wall_clock_s'] - m['startup_s']:.1f} s for {m['env_steps'] / 1e6:.1f} M steps "

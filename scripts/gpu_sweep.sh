@@ -97,26 +97,23 @@ PY
   if [ "${ROUND:-3}" = 3 ]; then  # the better of B and C on both seeds: all met, fewest falls
     python3 - /tmp/sweep > /root/chosen.txt <<'PY'
 import json, pathlib, sys
+sys.path.insert(0, "scripts")
+from quality_bar import meets_bar
 root = pathlib.Path(sys.argv[1])
 extra = {"B": "agent.ppo.kl_target=0.005", "C": "agent.ppo.lr_anneal_fraction=0.2"}
 def score(v):
     plays = [json.load(open(p))["play"] for p in root.glob(f"{v}_*/policy.json")]
     if not plays:
         return (0, -1.0, -1.0)
-    met = all(p["fall_rate"] < 0.01 and p["lin_vel_error"] <= 0.10 and p["ang_vel_error"] <= 0.15
-              for p in plays)
+    met = all(meets_bar(p) for p in plays)
     return (int(met), -max(p["fall_rate"] for p in plays), -max(p["lin_vel_error"] for p in plays))
 print(extra[max(extra, key=score)])
 PY
     echo "chosen: $(cat /root/chosen.txt)" | tee -a "$OUT/sweep.txt"
   elif [ "${ROUND:-3}" = 5 ]; then  # F goes on to the cold 3-seed test only if all its seeds met
-    if python3 - /tmp/sweep <<'PY'
-import json, pathlib, sys
-plays = [json.load(open(p))["play"] for p in pathlib.Path(sys.argv[1]).glob("F_*/policy.json")]
-sys.exit(not (len(plays) == 3 and all(
-    p["fall_rate"] < 0.01 and p["lin_vel_error"] <= 0.10 and p["ang_vel_error"] <= 0.15
-    and p["episode_length_ratio"] >= 0.95 for p in plays)))
-PY
+    # shellcheck disable=SC2046
+    if [ $(ls /tmp/sweep/F_*/policy.json | wc -l) = 3 ] \
+      && python3 scripts/quality_bar.py /tmp/sweep/F_*/policy.json
     then echo "$F_OVERRIDES" > /root/chosen.txt; else : > /root/chosen.txt; fi
     echo "chosen: '$(cat /root/chosen.txt)'" | tee -a "$OUT/sweep.txt"
   fi
