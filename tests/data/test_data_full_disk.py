@@ -48,28 +48,25 @@ class FullDiskFile(io.FileIO):
         self.fail_at = fail_at
         self.writes = 0
 
-    def _full(self) -> bool:
-        return self.fail or (self.fail_at is not None and self.writes >= self.fail_at)
+    def _refuse_if_full(self) -> None:
+        if self.fail or (self.fail_at is not None and self.writes >= self.fail_at):
+            raise OSError(errno.ENOSPC, "No space left on device")
 
     def write(self, data) -> int:  # type: ignore[override]
         self.writes += 1
-        if self._full():
-            raise OSError(errno.ENOSPC, "No space left on device")
+        self._refuse_if_full()
         return super().write(data)
 
     def seek(self, pos: int, whence: int = 0) -> int:
-        if self._full():
-            raise OSError(errno.ENOSPC, "No space left on device")
+        self._refuse_if_full()
         return super().seek(pos, whence)
 
     def flush(self) -> None:
-        if self._full():
-            raise OSError(errno.ENOSPC, "No space left on device")
+        self._refuse_if_full()
         return super().flush()
 
     def truncate(self, size: int | None = None) -> int:
-        if self._full():
-            raise OSError(errno.ENOSPC, "No space left on device")
+        self._refuse_if_full()
         return super().truncate(size)
 
 
