@@ -102,6 +102,14 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def print_partial_collect(path: Any, num_steps: int) -> None:
+    """The warning after an interrupted collect: what the raw file holds and how to build it."""
+    err_console.print(
+        f"[yellow]interrupted:[/] {escape(str(path))} holds {num_steps:,} steps without the "
+        "'complete' flag; build it with --allow-partial", highlight=False,
+    )  # fmt: skip
+
+
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, H1FaultError):
         return " ".join(str(exc).split("\n"))

@@ -23,6 +23,7 @@ from h1fault.cli_common import (
     err_console,
     friendly_errors,
     print_json,
+    print_partial_collect,
 )
 from h1fault.errors import H1FaultError
 from h1fault.fileio import check_output_file, io_error_text
@@ -140,10 +141,7 @@ def collect(
         _print_collect(res, as_json)
     if res.interrupted:
         if d.is_rank0:
-            err_console.print(
-                f"[yellow]interrupted:[/] {escape(str(res.path))} holds {res.num_steps:,} steps "
-                "without the 'complete' flag; build it with --allow-partial", highlight=False,
-            )  # fmt: skip
+            print_partial_collect(res.path, res.num_steps)
         raise typer.Exit(130)
 
 

@@ -49,3 +49,13 @@ def test_disabled_byte_progress_writes_nothing(capsys) -> None:
         advance(400)
         advance(600)
     assert capsys.readouterr() == ("", "")
+
+
+def test_partial_collect_warning_keeps_the_path_literal(capsys) -> None:
+    from h1fault.cli_common import print_partial_collect
+
+    print_partial_collect("runs/[bold]raw.h5", 1234)
+    err = capsys.readouterr().err
+    # rich markup in a path is printed as written, not interpreted
+    assert "runs/[bold]raw.h5 holds 1,234 steps" in err and "--allow-partial" in err
+    assert err.startswith("interrupted: ")

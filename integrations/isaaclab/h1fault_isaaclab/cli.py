@@ -13,9 +13,9 @@ from h1fault.cli_common import (
     JsonOpt,
     SeedOpt,
     console,
-    err_console,
     friendly_errors,
     print_json,
+    print_partial_collect,
 )
 
 app = typer.Typer(
@@ -104,10 +104,7 @@ def collect(
             f"{res.num_events:,} fault events, {res.env_steps_per_s:,.0f} env-steps/s"
         )
     if res.interrupted:
-        err_console.print(
-            f"[yellow]interrupted:[/] {res.path} holds {res.num_steps:,} steps without the "
-            "'complete' flag; build it with --allow-partial", highlight=False,
-        )  # fmt: skip
+        print_partial_collect(res.path, res.num_steps)
         raise typer.Exit(130)
 
 
