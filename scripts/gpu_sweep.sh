@@ -11,6 +11,8 @@
 #       play); writes the better of B/C's overrides to /root/chosen.txt for gpu_speed.sh's EXTRA
 #   ROUND=4 ... / ROUND=5 ...                 # more linear tracking (seeds 3-5); round 5 writes
 #       its overrides to /root/chosen.txt only if all three seeds met the bar
+#   ROUND=6 ...                               # first episodes cut short at random (seeds 3-5),
+#       chosen the same way as round 5
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -32,6 +34,7 @@ sweep)
   common="--envs 4096 --device cuda --eval-episodes ${EVAL:-256}"
   steps="agent.trainer.timesteps=${STEPS:-9600} agent.trainer.checkpoint_interval=0"
   F_OVERRIDES="env.rewards.track_lin_vel_xy=1.5 env.rewards.termination=-400"
+  G_OVERRIDES="agent.trainer.spread_first_episodes=true"
   cd_="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1 agent.models.initial_log_std=-0.5"
   declare -A variants
   if [ "${ROUND:-3}" = 1 ]; then  # round 1 (seed 3), 39.3 M steps each
@@ -56,6 +59,10 @@ sweep)
   elif [ "${ROUND:-3}" = 5 ]; then  # round 5: D, with falls costing twice as much
     for s in 3 4 5; do
       variants[F_lin15_term400_s$s]="--seed $s $F_OVERRIDES"
+    done
+  elif [ "${ROUND:-3}" = 6 ]; then  # round 6: first episodes cut short at random (desynchronised)
+    for s in 3 4 5; do
+      variants[G_spread_s$s]="--seed $s $G_OVERRIDES"
     done
   elif [ "${ROUND:-3}" = 3 ]; then  # round 3: the fast recipe vs a lower KL target vs a final anneal
     variants=(
@@ -110,11 +117,13 @@ def score(v):
 print(extra[max(extra, key=score)])
 PY
     echo "chosen: $(cat /root/chosen.txt)" | tee -a "$OUT/sweep.txt"
-  elif [ "${ROUND:-3}" = 5 ]; then  # F goes on to the cold 3-seed test only if all its seeds met
+  elif [ "${ROUND:-3}" -ge 5 ]; then  # F / G go on to the cold 3-seed test only if all seeds met
+    letter=$([ "${ROUND}" = 5 ] && echo F || echo G)
+    overrides=$([ "${ROUND}" = 5 ] && echo "$F_OVERRIDES" || echo "$G_OVERRIDES")
     # shellcheck disable=SC2046
-    if [ $(ls /tmp/sweep/F_*/policy.json | wc -l) = 3 ] \
-      && python3 scripts/quality_bar.py /tmp/sweep/F_*/policy.json
-    then echo "$F_OVERRIDES" > /root/chosen.txt; else : > /root/chosen.txt; fi
+    if [ $(ls /tmp/sweep/${letter}_*/policy.json | wc -l) = 3 ] \
+      && python3 scripts/quality_bar.py /tmp/sweep/${letter}_*/policy.json
+    then echo "$overrides" > /root/chosen.txt; else : > /root/chosen.txt; fi
     echo "chosen: '$(cat /root/chosen.txt)'" | tee -a "$OUT/sweep.txt"
   fi
   tail -n 3 /tmp/sweep/*.log

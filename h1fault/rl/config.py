@@ -72,6 +72,8 @@ class TrainerConfig:
     """TensorBoard write interval in timesteps."""
     max_minutes: float = 0.0
     """Stop cleanly (final checkpoint written) after this much loop time; 0: no limit."""
+    spread_first_episodes: bool = False
+    """Cut the first episodes short at random so time-outs and command changes desynchronise."""
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,8 @@ def run_training(
     writer = SummaryWriter(str(run_dir)) if write else None
     n, world = env.num_envs, d.world_size
     obs, _ = env.reset()
+    if trainer.spread_first_episodes:
+        env.spread_first_episodes()
     ep_return = torch.zeros(n, device=env.device)  # return so far at the start of the rollout
     ret_sum = torch.zeros(3, device=env.device)  # finished episodes: count, return sum, length
     step_in_episode = torch.zeros(rollouts, n, dtype=torch.long, device=env.device)

@@ -162,6 +162,8 @@ class H1VecEnv:
         self.commands = z(n, 3)
         self.episode = z(n, dtype=torch.long)
         self.step_in_episode = z(n, dtype=torch.long)
+        self._time_limit = torch.full((n,), self.max_episode_steps, dtype=torch.long, device=dev)
+        """(num_envs,) int64 steps before this episode times out; see spread_first_episodes."""
         self.global_step = 0
         self.air_time = z(n, 2)
         self.contact_time = z(n, 2)
@@ -196,6 +198,21 @@ class H1VecEnv:
         self._started = True
         self._obs, self._disc_obs = self._compute_obs(quat_to_matrix(self.backend.qpos[:, 3:7]))
         return self._obs, {"disc_obs": self._disc_obs}
+
+    def spread_first_episodes(self) -> torch.Tensor:
+        """Give each env's current episode a random time limit in [1, max_episode_steps].
+
+        After a full reset every env times out, and changes command, in the same step, for the
+        whole run: PPO's rollouts then swing between all-new and all-settled commands. Cut
+        short at random (the role of rsl_rl's ``init_at_random_ep_len``), the first episodes
+        end at spread-out steps and the episodes after them keep the spread. Unlike moving the
+        episode clock, episode lengths and per-step statistics stay true. Call after
+        :meth:`reset`; draws from the env's generator. Returns the limits, (num_envs,) int64.
+        """
+        limits = torch.randint(1, self.max_episode_steps + 1, (self.num_envs,),
+                               device=self.device, generator=self.generator)  # fmt: skip
+        self._time_limit.copy_(limits)  # in place: the CUDA graphs of step() read this tensor
+        return limits
 
     def step(self, actions: torch.Tensor) -> StepResult:
         """Advance one control step. actions: (num_envs, 19) float32.
@@ -296,7 +313,7 @@ class H1VecEnv:
         fallen = fell(qpos, rot, cfg.min_base_height, cfg.max_tilt)
         terminated = fallen | unstable | non_finite(qpos)
         self.step_in_episode += 1
-        truncated = (self.step_in_episode >= self.max_episode_steps) & ~terminated
+        truncated = (self.step_in_episode >= self._time_limit) & ~terminated
         reward, out["lin_vel_error"], out["ang_vel_error"] = self._reward(
             qpos, qvel, rot, terminated
         )
@@ -403,6 +420,7 @@ class H1VecEnv:
                       self.contact_time, self.episode_sums, self.episode_errors):  # fmt: skip
             state.masked_fill_(m, 0.0)
         self.step_in_episode.masked_fill_(mask, 0)
+        self._time_limit.masked_fill_(mask, self.max_episode_steps)
 
     def _resample_commands(self, mask: torch.Tensor, u: torch.Tensor) -> None:
         """New velocity commands for the masked envs. u: this step's :meth:`_uniforms`."""

@@ -111,6 +111,23 @@ def test_training_anneals_the_rate_in_its_last_share(tmp_path: Path) -> None:
     assert data["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.5e-3)
 
 
+def test_spread_first_episodes_reaches_the_env(tmp_path: Path, monkeypatch) -> None:
+    from h1fault.sim.vec_env import H1VecEnv
+
+    spread: list[torch.Tensor] = []
+    original = H1VecEnv.spread_first_episodes
+    monkeypatch.setattr(H1VecEnv, "spread_first_episodes",
+                        lambda env: spread.append(original(env)) or spread[-1])  # fmt: skip
+    result = runner.invoke(
+        app,
+        ["train-healthy", "--envs", "4", "--max-iterations", "1", "--log-root", str(tmp_path),
+         "agent.trainer.checkpoint_interval=0", "agent.experiment=spread",
+         "agent.trainer.spread_first_episodes=true"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(spread) == 1 and spread[0].shape == (4,)
+
+
 def test_play_loads_the_run(tiny_run: Path) -> None:
     result = runner.invoke(
         app, ["play", "--checkpoint", str(tiny_run / "policy.pt"), "--episodes", "2", "--json"]

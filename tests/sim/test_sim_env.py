@@ -101,6 +101,27 @@ def test_truncation_at_max_episode_steps() -> None:
     assert (env.step_in_episode == 0).all() and (env.episode == 1).all()
 
 
+def test_spread_first_episodes_cuts_only_the_first_ones_short() -> None:
+    env = make_env(episode_length_s=0.2, faults=FaultConfig(enabled=False))
+    env.reset()
+    limits = env.spread_first_episodes()
+    assert limits.dtype == torch.long and int(limits.min()) >= 1 and int(limits.max()) <= 10
+    assert len(set(limits.tolist())) > 1
+    ends: list[list[int]] = [[] for _ in range(N)]
+    lengths = []
+    for t in range(20):
+        _, _, terminated, truncated, info = env.step(torch.zeros(N, 19))
+        assert not terminated.any()
+        for i in truncated.nonzero().flatten().tolist():
+            ends[i].append(t)
+            assert int(info["step_in_episode"][i]) + 1 == (limits[i] if len(ends[i]) == 1 else 10)
+        if info["log"].totals is not None:
+            lengths.append(info["log"]["Episode/length_s"].item())
+    # the first time-out at the drawn limit, then a full 10-step episode
+    assert ends == [[int(lim) - 1, int(lim) + 9] for lim in limits]
+    assert min(lengths) < 0.2 - 1e-6 and max(lengths) == pytest.approx(0.2)  # true lengths
+
+
 def test_episode_log_has_the_mean_tracking_errors_of_the_episode() -> None:
     env = make_env(episode_length_s=0.2)
     env.reset()

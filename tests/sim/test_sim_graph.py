@@ -239,7 +239,8 @@ def state_tensors(env: H1VecEnv) -> dict[str, torch.Tensor]:
     """Every tensor a captured step reads and writes across steps."""
     f, b = env.faults, env.backend
     names = ("actions", "last_actions", "last_joint_vel", "commands", "episode",
-             "step_in_episode", "air_time", "contact_time", "episode_sums")  # fmt: skip
+             "step_in_episode", "_time_limit", "air_time", "contact_time",
+             "episode_sums")  # fmt: skip
     out = {k: getattr(env, k) for k in names}
     out.update({f"faults.{k}": getattr(f, k)
                 for k in ("planned_joint", "onset_step", "scale", "active", "limits")})  # fmt: skip
@@ -267,6 +268,7 @@ def test_step_halves_never_sync_and_update_state_in_place() -> None:
 
     captured, _ = halves(torch.zeros(4, 19))  # where _capture_graphs runs: before reset()
     env.reset()
+    env.spread_first_episodes()  # as training may, between capture and the first replay
     ptrs = {k: v.data_ptr() for k, v in state_tensors(env).items()}
     dones = 0
     for a in actions(4, 24):
@@ -331,3 +333,23 @@ def test_cuda_graph_step_matches_eager_step() -> None:
     # returned tensors are copies: later replays did not change the first step's outputs
     for k, (returned, copy) in first.items():
         assert same(returned, copy), k
+
+
+@pytest.mark.cuda
+def test_cuda_graph_times_out_at_spread_limits() -> None:
+    """The captured step reads the time limits spread_first_episodes writes after capture."""
+    pytest.importorskip("mujoco_warp")
+    n = 64
+    env = H1VecEnv(BUSY, num_envs=n, device="cuda", seed=5)
+    assert env.uses_cuda_graphs
+    env.reset()
+    limits = env.spread_first_episodes().cpu()
+    first_end = torch.full((n,), -1)
+    timed_out = torch.zeros(n, dtype=torch.bool)
+    for t in range(env.max_episode_steps):
+        _, _, terminated, truncated, _ = env.step(torch.zeros(n, 19, device="cuda"))
+        new = (terminated | truncated).cpu() & (first_end < 0)
+        first_end[new] = t
+        timed_out |= new & truncated.cpu()
+    assert int(timed_out.sum()) >= n // 2 and len(set(limits[timed_out].tolist())) > 1
+    assert torch.equal(first_end[timed_out] + 1, limits[timed_out])
