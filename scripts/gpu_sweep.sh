@@ -118,8 +118,7 @@ print(extra[max(extra, key=score)])
 PY
     echo "chosen: $(cat /root/chosen.txt)" | tee -a "$OUT/sweep.txt"
   elif [ "${ROUND:-3}" -ge 5 ]; then  # F / G go on to the cold 3-seed test only if all seeds met
-    letter=$([ "${ROUND}" = 5 ] && echo F || echo G)
-    overrides=$([ "${ROUND}" = 5 ] && echo "$F_OVERRIDES" || echo "$G_OVERRIDES")
+    if [ "${ROUND}" = 5 ]; then letter=F overrides=$F_OVERRIDES; else letter=G overrides=$G_OVERRIDES; fi
     # shellcheck disable=SC2046
     if [ $(ls /tmp/sweep/${letter}_*/policy.json | wc -l) = 3 ] \
       && python3 scripts/quality_bar.py /tmp/sweep/${letter}_*/policy.json

@@ -368,8 +368,7 @@ class RawWriter:
         # past the file's end. The first flush commits the new chunks while the counts still
         # say "not written"; the second changes only the counts, in place.
         f.flush()
-        if len(rows):
-            f.attrs.modify("num_events_written", np.int64(e1))
+        f.attrs.modify("num_events_written", np.int64(e1))
         f.attrs.modify("num_steps_written", np.int64(t0 + k))
         f.flush()
         self.steps_written, self.events_written = t0 + k, e1

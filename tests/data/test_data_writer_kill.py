@@ -38,13 +38,6 @@ class JournaledFile(io.FileIO):
         self.journal.append((size, None))
         return super().truncate(size)
 
-    # defined here, not inherited: see FullDiskFile in test_data_full_disk.py
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return super().seek(pos, whence)
-
-    def flush(self) -> None:
-        return super().flush()
-
 
 def _batch(t0: int, k: int) -> StepBatch:
     obs = np.zeros((k, N, 88), np.float32)

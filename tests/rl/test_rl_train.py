@@ -116,8 +116,12 @@ def test_spread_first_episodes_reaches_the_env(tmp_path: Path, monkeypatch) -> N
 
     spread: list[torch.Tensor] = []
     original = H1VecEnv.spread_first_episodes
-    monkeypatch.setattr(H1VecEnv, "spread_first_episodes",
-                        lambda env: spread.append(original(env)) or spread[-1])  # fmt: skip
+
+    def recording(env: H1VecEnv) -> torch.Tensor:
+        spread.append(original(env))
+        return spread[-1]
+
+    monkeypatch.setattr(H1VecEnv, "spread_first_episodes", recording)
     result = runner.invoke(
         app,
         ["train-healthy", "--envs", "4", "--max-iterations", "1", "--log-root", str(tmp_path),
