@@ -13,6 +13,8 @@
 #       its overrides to /root/chosen.txt only if all three seeds met the bar
 #   ROUND=6 ...                               # first episodes cut short at random (seeds 3-5),
 #       chosen the same way as round 5
+#   ROUND=7 RUN_TIMEOUT=560 ...               # G plus air time when turning in place (H) or
+#       falls at -800 (I), seeds 3-5 (six runs at once); writes the better one's overrides
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -35,6 +37,8 @@ sweep)
   steps="agent.trainer.timesteps=${STEPS:-9600} agent.trainer.checkpoint_interval=0"
   F_OVERRIDES="env.rewards.track_lin_vel_xy=1.5 env.rewards.termination=-400"
   G_OVERRIDES="agent.trainer.spread_first_episodes=true"
+  H_OVERRIDES="env.rewards.air_time_when_turning=true"
+  I_OVERRIDES="env.rewards.termination=-800"
   cd_="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1 agent.models.initial_log_std=-0.5"
   declare -A variants
   if [ "${ROUND:-3}" = 1 ]; then  # round 1 (seed 3), 39.3 M steps each
@@ -59,6 +63,11 @@ sweep)
   elif [ "${ROUND:-3}" = 5 ]; then  # round 5: D, with falls costing twice as much
     for s in 3 4 5; do
       variants[F_lin15_term400_s$s]="--seed $s $F_OVERRIDES"
+    done
+  elif [ "${ROUND:-3}" = 7 ]; then  # round 7: G + steps when turning in place (H), G + falls at -800 (I)
+    for s in 3 4 5; do
+      variants[H_turnair_s$s]="--seed $s $G_OVERRIDES $H_OVERRIDES"
+      variants[I_term800_s$s]="--seed $s $G_OVERRIDES $I_OVERRIDES"
     done
   elif [ "${ROUND:-3}" = 6 ]; then  # round 6: first episodes cut short at random (desynchronised)
     for s in 3 4 5; do
@@ -117,6 +126,22 @@ def score(v):
 print(extra[max(extra, key=score)])
 PY
     echo "chosen: $(cat /root/chosen.txt)" | tee -a "$OUT/sweep.txt"
+  elif [ "${ROUND:-3}" = 7 ]; then  # the better of H and I: all three met, then fewest falls
+    python3 - /tmp/sweep "$G_OVERRIDES" "$H_OVERRIDES" "$I_OVERRIDES" > /root/chosen.txt <<'PY'
+import json, pathlib, sys
+sys.path.insert(0, "scripts")
+from quality_bar import meets_bar
+root, g = pathlib.Path(sys.argv[1]), sys.argv[2]
+extra = {"H": sys.argv[3], "I": sys.argv[4]}
+def score(v):
+    plays = [json.load(open(p))["play"] for p in root.glob(f"{v}_*/policy.json")]
+    met = sum(meets_bar(p) for p in plays)
+    return (met, -max((p["fall_rate"] for p in plays), default=1.0))
+best = max(extra, key=score)
+print(f"{g} {extra[best]}")
+print(f"chosen {best}: {score(best)[0]} of 3 met", file=sys.stderr)
+PY
+    echo "chosen: '$(cat /root/chosen.txt)'" | tee -a "$OUT/sweep.txt"
   elif [ "${ROUND:-3}" -ge 5 ]; then  # F / G go on to the cold 3-seed test only if all seeds met
     if [ "${ROUND}" = 5 ]; then letter=F overrides=$F_OVERRIDES; else letter=G overrides=$G_OVERRIDES; fi
     # shellcheck disable=SC2046

@@ -48,16 +48,22 @@ def feet_air_time(
     air_time: torch.Tensor,
     commands: torch.Tensor,
     threshold: float,
+    when_turning: bool = False,
 ) -> torch.Tensor:
     """In single stance, the shorter of the two feet's times in their current mode, capped at
-    ``threshold`` (s); zero when the command is to stand (|cmd_xy| <= 0.1 m/s).
+    ``threshold`` (s); zero when the command is to stand (|cmd_xy| <= 0.1 m/s, and with
+    ``when_turning`` also |cmd_wz| <= 0.1 rad/s: turning in place then pays for steps too).
 
     contact: (N, 2) bool; contact_time, air_time: (N, 2) s, already advanced by this step.
+    commands: (N, 3) vx, vy, wz. Returns (N,) float32.
     """
     single_stance = contact.sum(dim=1) == 1
     in_mode = torch.where(contact, contact_time, air_time)
     air = torch.where(single_stance[:, None], in_mode, 0.0).amin(dim=1)
-    return air.clamp(max=threshold) * (commands[:, :2].norm(dim=1) > 0.1)
+    moving = commands[:, :2].norm(dim=1) > 0.1
+    if when_turning:
+        moving |= commands[:, 2].abs() > 0.1
+    return air.clamp(max=threshold) * moving
 
 
 def feet_slide(foot_vel: torch.Tensor, contact: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,8 @@ class RewardConfig:
     """Single-stance time of the feet, capped at ``air_time_threshold`` (only when moving)."""
     air_time_threshold: float = 0.6
     """Cap (s) of the air-time reward."""
+    air_time_when_turning: bool = False
+    """Also pay air time when only a yaw rate is commanded (|wz| > 0.1 rad/s, turning in place)."""
     feet_slide: float = -0.25
     """Foot horizontal speed while in contact."""
     termination: float = -200.0

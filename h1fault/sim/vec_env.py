@@ -457,7 +457,12 @@ class H1VecEnv:
             "track_lin_vel_xy": rw.tracking_kernel(lin_err, w.tracking_std),
             "track_ang_vel_z": rw.tracking_kernel(ang_err, w.tracking_std),
             "feet_air_time": rw.feet_air_time(
-                contact, self.contact_time, self.air_time, self.commands, w.air_time_threshold
+                contact,
+                self.contact_time,
+                self.air_time,
+                self.commands,
+                w.air_time_threshold,
+                w.air_time_when_turning,
             ),
             "feet_slide": rw.feet_slide(foot_vel, contact),
             "termination": rw.termination(terminated),

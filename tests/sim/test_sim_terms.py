@@ -68,6 +68,14 @@ def test_air_time_only_in_single_stance_and_when_moving() -> None:
     commands = torch.tensor([[1.0, 0, 0], [1.0, 0, 0], [1.0, 0, 0], [0.0, 0, 0.5]])
     air = rw.feet_air_time(contact, contact_time, air_time, commands, threshold=0.35)
     torch.testing.assert_close(air, torch.tensor([0.3, 0.0, 0.0, 0.0]))
+    # turning in place (row 3) pays only with when_turning; standing still never does
+    commands[2] = torch.tensor([0.0, 0, -0.5])
+    contact[2] = torch.tensor([False, True])
+    air = rw.feet_air_time(contact, contact_time, air_time, commands, 0.35, when_turning=True)
+    torch.testing.assert_close(air, torch.tensor([0.3, 0.0, 0.3, 0.3]))
+    commands[3] = 0.0
+    air = rw.feet_air_time(contact, contact_time, air_time, commands, 0.35, when_turning=True)
+    torch.testing.assert_close(air, torch.tensor([0.3, 0.0, 0.3, 0.0]))
 
 
 def test_penalties_vanish_at_the_default_pose_at_rest() -> None:
