@@ -15,6 +15,8 @@
 #       chosen the same way as round 5
 #   ROUND=7 RUN_TIMEOUT=560 ...               # G plus air time when turning in place (H) or
 #       falls at -800 (I), seeds 3-5 (six runs at once); writes the better one's overrides
+#   ROUND=8 RUN_TIMEOUT=520 ...               # the recipe plus 10 % turn-in-place commands (J),
+#       and J plus H's air time (K), seeds 3-5, chosen as in round 7
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -39,6 +41,7 @@ sweep)
   G_OVERRIDES="agent.trainer.spread_first_episodes=true"
   H_OVERRIDES="env.rewards.air_time_when_turning=true"
   I_OVERRIDES="env.rewards.termination=-800"
+  J_OVERRIDES="env.commands.turning_fraction=0.1"
   cd_="agent.ppo.mini_batches=8 env.rewards.track_ang_vel_z=2.0 env.rewards.joint_deviation_hip=-0.1 agent.models.initial_log_std=-0.5"
   declare -A variants
   if [ "${ROUND:-3}" = 1 ]; then  # round 1 (seed 3), 39.3 M steps each
@@ -69,6 +72,13 @@ sweep)
       variants[H_turnair_s$s]="--seed $s $G_OVERRIDES $H_OVERRIDES"
       variants[I_term800_s$s]="--seed $s $G_OVERRIDES $I_OVERRIDES"
     done
+    base=$G_OVERRIDES pair="H I" pair_overrides=("$H_OVERRIDES" "$I_OVERRIDES")
+  elif [ "${ROUND:-3}" = 8 ]; then  # round 8: F + more turning in place (J), J + H's air time (K)
+    for s in 3 4 5; do
+      variants[J_turn10_s$s]="--seed $s $J_OVERRIDES"
+      variants[K_turn10_air_s$s]="--seed $s $J_OVERRIDES $H_OVERRIDES"
+    done
+    base="" pair="J K" pair_overrides=("$J_OVERRIDES" "$J_OVERRIDES $H_OVERRIDES")
   elif [ "${ROUND:-3}" = 6 ]; then  # round 6: first episodes cut short at random (desynchronised)
     for s in 3 4 5; do
       variants[G_spread_s$s]="--seed $s $G_OVERRIDES"
@@ -126,13 +136,14 @@ def score(v):
 print(extra[max(extra, key=score)])
 PY
     echo "chosen: $(cat /root/chosen.txt)" | tee -a "$OUT/sweep.txt"
-  elif [ "${ROUND:-3}" = 7 ]; then  # the better of H and I: all three met, then fewest falls
-    python3 - /tmp/sweep "$G_OVERRIDES" "$H_OVERRIDES" "$I_OVERRIDES" > /root/chosen.txt <<'PY'
+  elif [ "${ROUND:-3}" -ge 7 ]; then  # the better of the pair: all three met, then fewest falls
+    # shellcheck disable=SC2086
+    python3 - /tmp/sweep "$base" $pair "${pair_overrides[@]}" > /root/chosen.txt <<'PY'
 import json, pathlib, sys
 sys.path.insert(0, "scripts")
 from quality_bar import meets_bar
 root, g = pathlib.Path(sys.argv[1]), sys.argv[2]
-extra = {"H": sys.argv[3], "I": sys.argv[4]}
+extra = {sys.argv[3]: sys.argv[5], sys.argv[4]: sys.argv[6]}
 def score(v):
     plays = [json.load(open(p))["play"] for p in root.glob(f"{v}_*/policy.json")]
     met = sum(meets_bar(p) for p in plays)

@@ -18,15 +18,23 @@ def command_bounds(cfg: CommandConfig, device: torch.device) -> tuple[torch.Tens
 
 
 def sample_commands(
-    u: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, standing_fraction: float
+    u: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    standing_fraction: float,
+    turning_fraction: float = 0.0,
 ) -> torch.Tensor:
     """Commands from uniform draws. Returns (N, 3).
 
     u: (N, 4) uniforms in [0, 1): three for the command, uniform in [lo, hi], and one that
-    makes it all zeros (stand still) when below ``standing_fraction``.
+    picks its kind: below ``standing_fraction`` all zeros (stand still); below
+    ``standing_fraction + turning_fraction`` vx = vy = 0 with the drawn yaw rate (turn in place).
     """
     cmd = lo + (hi - lo) * u[:, 0:3]
-    return cmd.masked_fill_(u[:, 3:4] < standing_fraction, 0.0)
+    kind = u[:, 3:4]
+    if turning_fraction > 0:  # a config constant: the default's step stays as it was
+        cmd[:, :2].masked_fill_(kind < standing_fraction + turning_fraction, 0.0)
+    return cmd.masked_fill_(kind < standing_fraction, 0.0)
 
 
 def resample_due(

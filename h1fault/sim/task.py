@@ -27,6 +27,8 @@ class CommandConfig:
     """Seconds between command resamples."""
     standing_fraction: float = 0.02
     """Fraction of resamples that command standing still (all zeros)."""
+    turning_fraction: float = 0.0
+    """Fraction of resamples that command turning in place (vx = vy = 0, the drawn yaw rate)."""
 
 
 @dataclass(frozen=True)

@@ -424,8 +424,10 @@ class H1VecEnv:
 
     def _resample_commands(self, mask: torch.Tensor, u: torch.Tensor) -> None:
         """New velocity commands for the masked envs. u: this step's :meth:`_uniforms`."""
-        standing = self.cfg.commands.standing_fraction
-        cmd = cmds.sample_commands(u[:, 24:28], self._cmd_lo, self._cmd_hi, standing)
+        c = self.cfg.commands
+        cmd = cmds.sample_commands(
+            u[:, 24:28], self._cmd_lo, self._cmd_hi, c.standing_fraction, c.turning_fraction
+        )
         torch.where(mask[:, None], cmd, self.commands, out=self.commands)
 
     def _foot_state(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -116,6 +116,11 @@ def test_commands_within_bounds_standing_and_schedule() -> None:
     assert ((c >= lo) & (c <= hi)).all()
     standing = u[:, 3] < 0.1
     assert (c[standing] == 0).all() and (c[~standing, 0] > 0).all()
+    turning = ~standing & (u[:, 3] < 0.3)
+    c = cmds.sample_commands(u, lo, hi, standing_fraction=0.1, turning_fraction=0.2)
+    assert (c[standing] == 0).all() and (c[turning, :2] == 0).all()
+    assert (c[turning, 2] != 0).all() and (c[~standing & ~turning, 0] > 0).all()
+    assert 150 < int(turning.sum()) < 250
     done = torch.tensor([True, False, False, False])
     due = cmds.resample_due(done, torch.tensor([3, 3, 5, 10]), period_steps=5)
     assert due.tolist() == [True, False, True, True]
