@@ -14,13 +14,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from data_batches import step_batch
 from data_fake_env import FakeVecEnv
 
 from h1fault.data import writer as writer_mod
 from h1fault.data.build import BuildConfig, build_dataset
 from h1fault.data.collect import collect
-from h1fault.data.schema import RAW_STEP_DATASETS
-from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
+from h1fault.data.writer import RawWriter, WriterConfig
 from h1fault.errors import H1FaultError
 
 N = 3
@@ -70,14 +70,6 @@ class FullDiskFile(io.FileIO):
         return super().truncate(size)
 
 
-def _batch(t0: int, k: int) -> StepBatch:
-    obs = np.zeros((k, N, 88), np.float32)
-    obs[:, :, 0] = np.arange(t0, t0 + k)[:, None]
-    flags = {name: np.zeros((k, N), dt) for name, dt in RAW_STEP_DATASETS.items()}
-    flags["fault_joint"][:] = -1
-    return StepBatch(t0, obs, flags)
-
-
 def _fake_disk(monkeypatch: pytest.MonkeyPatch, fail_at: int | None = None) -> list[FullDiskFile]:
     opened: list[FullDiskFile] = []
 
@@ -109,12 +101,12 @@ def test_enospc_in_writer_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     path = tmp_path / "raw.h5"
     w = RawWriter(path, N, 40, {}, WriterConfig(flush_steps=4))
     for t0 in (0, 4):
-        w.put(_batch(t0, 4))
+        w.put(step_batch(t0, 4, N))
     _wait_written(w, 8)
     opened[0].fail = True  # the disk fills up before the third batch
     with pytest.raises(H1FaultError) as info:  # from a later put (or at the latest from close)
         for t0 in range(8, 40, 4):
-            w.put(_batch(t0, 4))
+            w.put(step_batch(t0, 4, N))
             time.sleep(0.02)
     msg = str(info.value)
     assert "disk full" in msg and "holds the 8 steps" in msg and "\n" not in msg
@@ -128,8 +120,8 @@ def test_enospc_on_complete_attr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     opened = _fake_disk(monkeypatch)
     path = tmp_path / "raw.h5"
     w = RawWriter(path, N, 8, {}, WriterConfig(flush_steps=4))
-    w.put(_batch(0, 4))
-    w.put(_batch(4, 4))
+    w.put(step_batch(0, 4, N))
+    w.put(step_batch(4, 4, N))
     _wait_written(w, 8)
     opened[0].fail = True
     with pytest.raises(H1FaultError, match="disk full"):

@@ -14,10 +14,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from data_batches import step_batch
 
 from h1fault.data import writer as writer_mod
-from h1fault.data.schema import RAW_STEP_DATASETS
-from h1fault.data.writer import RawWriter, StepBatch, WriterConfig
+from h1fault.data.writer import RawWriter, WriterConfig
 
 N = 3
 
@@ -39,16 +39,6 @@ class JournaledFile(io.FileIO):
         return super().truncate(size)
 
 
-def _batch(t0: int, k: int) -> StepBatch:
-    obs = np.zeros((k, N, 88), np.float32)
-    obs[:, :, 0] = np.arange(t0, t0 + k)[:, None]
-    flags = {name: np.zeros((k, N), dt) for name, dt in RAW_STEP_DATASETS.items()}
-    flags["fault_joint"][:] = -1
-    ev = {"env": [1], "episode": [0], "step_in_episode": [t0], "global_step": [t0],
-          "joint": [3], "scale": [0.1], "limit": [30.0]}  # fmt: skip
-    return StepBatch(t0, obs, flags, {key: np.asarray(v) for key, v in ev.items()})
-
-
 def _crash_states(monkeypatch: pytest.MonkeyPatch, path: Path, batches: int, cfg: WriterConfig):
     """Run the writer on a journaled file; yield the bytes of every state after creation."""
     opened: list[JournaledFile] = []
@@ -62,7 +52,7 @@ def _crash_states(monkeypatch: pytest.MonkeyPatch, path: Path, batches: int, cfg
     w = RawWriter(path, N, batches * k, {}, cfg)
     created = len(opened[0].journal)
     for b in range(batches):
-        w.put(_batch(b * k, k))
+        w.put(step_batch(b * k, k, N, with_event=True))
     w.close(complete=False)
     state = bytearray()
     for i, (where, data) in enumerate(opened[0].journal):
