@@ -65,6 +65,23 @@ class PlayReport:
         return dataclasses.asdict(self) | {"walks": self.walks()}
 
 
+def evaluation_config(env_cfg: EnvConfig, faults: bool = False) -> EnvConfig:
+    """The task ``env_cfg`` is judged on: observation noise off, faults only if ``faults``, and
+    the task's own command distribution (no extra turn-in-place share: that is a training aid,
+    and evaluating with it would make runs with and without it incomparable)."""
+    fault_cfg = (
+        dataclasses.replace(env_cfg.faults, enabled=faults)
+        if faults
+        else FaultConfig(enabled=False)
+    )
+    return dataclasses.replace(
+        env_cfg,
+        obs_noise=ObsNoiseConfig(enabled=False),
+        faults=fault_cfg,
+        commands=dataclasses.replace(env_cfg.commands, turning_fraction=0.0),
+    )
+
+
 def play(
     policy: Policy,
     env_cfg: EnvConfig | None = None,
@@ -77,12 +94,8 @@ def play(
     show_progress: bool = True,
 ) -> PlayReport:
     """Roll ``policy`` (obs (N, 69) -> actions (N, 19)) out for one episode in each of
-    ``episodes`` envs; observation noise off, faults only if ``faults``."""
-    base = env_cfg or EnvConfig()
-    fault_cfg = (
-        dataclasses.replace(base.faults, enabled=faults) if faults else FaultConfig(enabled=False)
-    )
-    cfg = dataclasses.replace(base, obs_noise=ObsNoiseConfig(enabled=False), faults=fault_cfg)
+    ``episodes`` envs, in :func:`evaluation_config` of ``env_cfg``."""
+    cfg = evaluation_config(env_cfg or EnvConfig(), faults)
     env = H1VecEnv(cfg, num_envs=episodes, device=device, backend=backend, seed=seed)
     recorder = _VideoRecorder(env, video) if video else None
     report = evaluate(env, policy, recorder.capture if recorder else None, show_progress)

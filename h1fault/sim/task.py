@@ -28,7 +28,8 @@ class CommandConfig:
     standing_fraction: float = 0.02
     """Fraction of resamples that command standing still (all zeros)."""
     turning_fraction: float = 0.0
-    """Fraction of resamples that command turning in place (vx = vy = 0, the drawn yaw rate)."""
+    """Fraction of resamples that command turning in place (vx = vy = 0, the drawn yaw rate); a
+    training aid: ``play`` evaluates without it."""
 
 
 @dataclass(frozen=True)

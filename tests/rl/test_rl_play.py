@@ -49,3 +49,17 @@ def test_falls_are_timed_and_carry_their_command() -> None:
     assert report.fall_commands == [[0.4, 0.0, 1.0], [1.2, 0.0, -0.5]]
     assert report.command_period_s == 0.1
     assert report.to_dict()["fall_times_s"] == [0.06, 0.14]  # JSON-able for policy.json
+
+
+def test_evaluation_uses_the_tasks_commands_without_noise_or_faults() -> None:
+    from dataclasses import replace
+
+    from h1fault.rl.play import evaluation_config
+
+    base = EnvConfig(commands=CommandConfig(turning_fraction=0.3, standing_fraction=0.05))
+    cfg = evaluation_config(base)
+    assert cfg.commands.turning_fraction == 0.0  # a training aid, not part of the judged task
+    assert cfg.commands == replace(base.commands, turning_fraction=0.0)
+    assert not cfg.obs_noise.enabled and not cfg.faults.enabled
+    assert cfg.rewards == base.rewards
+    assert evaluation_config(base, faults=True).faults.enabled
