@@ -17,6 +17,10 @@
 #       falls at -800 (I), seeds 3-5 (six runs at once); writes the better one's overrides
 #   ROUND=8 RUN_TIMEOUT=520 ...               # the recipe plus 10 % turn-in-place commands (J),
 #       and J plus H's air time (K), seeds 3-5, chosen as in round 7
+#   ROUND=9 RUN_TIMEOUT=520 ...               # K with track_ang_vel_z=1.5 (L, lowered from the
+#       recipe's 2.0) and =2.0 (M, a rerun of K); chosen as in round 7. L became the recipe
+#   Each round ran against the recipe of its day: with the recipe now (round 9's L), rounds 8-9
+#   repeat most of their overrides.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -79,6 +83,14 @@ sweep)
       variants[K_turn10_air_s$s]="--seed $s $J_OVERRIDES $H_OVERRIDES"
     done
     base="" pair="J K" pair_overrides=("$J_OVERRIDES" "$J_OVERRIDES $H_OVERRIDES")
+  elif [ "${ROUND:-3}" = 9 ]; then  # round 9: K with yaw tracking at 1.5 (L) or 2.0 (M, = K)
+    K_OVERRIDES="$J_OVERRIDES $H_OVERRIDES"
+    for s in 3 4 5; do
+      variants[L_yaw15_s$s]="--seed $s $K_OVERRIDES env.rewards.track_ang_vel_z=1.5"
+      variants[M_yaw20_s$s]="--seed $s $K_OVERRIDES env.rewards.track_ang_vel_z=2.0"
+    done
+    base=$K_OVERRIDES pair="L M"
+    pair_overrides=("env.rewards.track_ang_vel_z=1.5" "env.rewards.track_ang_vel_z=2.0")
   elif [ "${ROUND:-3}" = 6 ]; then  # round 6: first episodes cut short at random (desynchronised)
     for s in 3 4 5; do
       variants[G_spread_s$s]="--seed $s $G_OVERRIDES"
@@ -136,7 +148,7 @@ def score(v):
 print(extra[max(extra, key=score)])
 PY
     echo "chosen: $(cat /root/chosen.txt)" | tee -a "$OUT/sweep.txt"
-  elif [ "${ROUND:-3}" -ge 7 ]; then  # the better of the pair: all three met, then fewest falls
+  elif [ "${ROUND:-3}" -ge 7 ]; then  # the better of the pair: all three met, fewest falls, best yaw
     # shellcheck disable=SC2086
     python3 - /tmp/sweep "$base" $pair "${pair_overrides[@]}" > /root/chosen.txt <<'PY'
 import json, pathlib, sys
@@ -147,7 +159,8 @@ extra = {sys.argv[3]: sys.argv[5], sys.argv[4]: sys.argv[6]}
 def score(v):
     plays = [json.load(open(p))["play"] for p in root.glob(f"{v}_*/policy.json")]
     met = sum(meets_bar(p) for p in plays)
-    return (met, -max((p["fall_rate"] for p in plays), default=1.0))
+    return (met, -max((p["fall_rate"] for p in plays), default=1.0),
+            -max((p["ang_vel_error"] for p in plays), default=1.0))
 best = max(extra, key=score)
 print(f"{g} {extra[best]}")
 print(f"chosen {best}: {score(best)[0]} of 3 met", file=sys.stderr)
