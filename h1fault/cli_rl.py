@@ -69,7 +69,7 @@ def train_healthy(
         str,
         typer.Option(
             help="Named settings applied before the overrides: isaaclab (Isaac Lab's H1-flat "
-            "task and PPO, the shipped policy) or fast (~100 s on one H200, aiming at the "
+            "task and PPO, the shipped policy) or fast (100-110 s on one H200, aiming at the "
             "same quality; README: Performance)."
         ),
     ] = "isaaclab",

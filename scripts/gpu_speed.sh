@@ -41,6 +41,7 @@ print(f"seed {seed}: {t1 - t0:6.1f} s process (rc {rc})  | start-up {m['startup_
       f"  yaw {p['ang_vel_error']:.3f}  -> {'MET' if ok else 'missed'}")
 PY
   cp "$run/curve.csv" "/tmp/curve_s$seed.csv" 2>/dev/null
+  cp "$run/policy.json" "$OUT/policy_s$seed.json" 2>/dev/null  # fall times and commands
 done
 tar czf "$OUT/curves.tgz" -C /tmp $(cd /tmp && ls curve_s*.csv 2>/dev/null) 2>/dev/null
 cat "$OUT/speed.txt"

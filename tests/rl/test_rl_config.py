@@ -71,7 +71,8 @@ def test_every_recipe_applies_and_the_users_overrides_win() -> None:
         TrainRunConfig(), [*recipe_overrides("fast"), "agent.ppo.mini_batches=2"]
     )
     assert fast.agent.ppo.mini_batches == 2  # the user's override comes after the recipe
-    assert fast.env.rewards.track_ang_vel_z == 2.0 and fast.agent.trainer.timesteps == 8400
+    assert fast.env.rewards.track_ang_vel_z == 1.5 and fast.agent.trainer.timesteps == 8400
+    assert fast.env.commands.turning_fraction == 0.1 and fast.env.rewards.air_time_when_turning
     assert fast.env.rewards.termination == -400.0  # a negative value parses as a number
     assert recipe_overrides("isaaclab") == ()
 
