@@ -29,6 +29,13 @@ def meets_bar(play: dict) -> bool:
     )
 
 
+def worst_tracking_share(play: dict) -> float:
+    """The larger of the lin and yaw errors as a share of their bar (1.0: exactly at the bar)."""
+    return max(
+        play["lin_vel_error"] / MAX_LIN_VEL_ERROR, play["ang_vel_error"] / MAX_YAW_RATE_ERROR
+    )
+
+
 if __name__ == "__main__":
     plays = [json.loads(Path(path).read_text())["play"] for path in sys.argv[1:]]
     sys.exit(0 if plays and all(meets_bar(p) for p in plays) else 1)
