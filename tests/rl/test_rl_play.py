@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-from h1fault.rl.play import evaluate
+from h1fault.rl.play import evaluate, evaluation_config
 from h1fault.sim.contract import StepResult
 from h1fault.sim.task import CommandConfig, EnvConfig
 
@@ -52,10 +54,6 @@ def test_falls_are_timed_and_carry_their_command() -> None:
 
 
 def test_evaluation_uses_the_tasks_commands_without_noise_or_faults() -> None:
-    from dataclasses import replace
-
-    from h1fault.rl.play import evaluation_config
-
     base = EnvConfig(commands=CommandConfig(turning_fraction=0.3, standing_fraction=0.05))
     cfg = evaluation_config(base)
     assert cfg.commands.turning_fraction == 0.0  # a training aid, not part of the judged task
