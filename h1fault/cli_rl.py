@@ -69,8 +69,8 @@ def train_healthy(
         str,
         typer.Option(
             help="Named settings applied before the overrides: isaaclab (Isaac Lab's H1-flat "
-            "task and PPO, the shipped policy) or fast (100-110 s on one H200, aiming at the "
-            "same quality; README: Performance)."
+            "task and PPO, the shipped policy) or fast (about 105 s from a cold start on one "
+            "H200, the same quality bar met on 6 of 6 cold seeds; README: Performance)."
         ),
     ] = "isaaclab",
     as_json: JsonOpt = False,

@@ -19,10 +19,10 @@
 #       and J plus H's air time (K), seeds 3-5, chosen as in round 7
 #   ROUND=9 RUN_TIMEOUT=520 ...               # K with track_ang_vel_z=1.5 (L, lowered from the
 #       recipe's 2.0) and =2.0 (M, a rerun of K); chosen as in round 7. L became the recipe
-#   ROUND=10 RUN_TIMEOUT=520 ...              # the recipe now with walking speed paid 2.0 (N) or
-#       7 % more steps (O, 36.9 M): its misses are lin errors up to 0.100 m/s (not yet run)
-#   Each round ran against the recipe of its day: with the recipe now (round 9's L), rounds 8-9
-#   repeat most of their overrides.
+#   ROUND=10 RUN_TIMEOUT=520 ...              # L with walking speed paid 2.0 (N) or 7 % more
+#       steps (O, 36.9 M); chosen as in round 7. O became the recipe (its cold seeds met 3 of 3)
+#   Each round ran against the recipe of its day: with the recipe now (round 10's O), rounds 8-10
+#   repeat most of their overrides, and round 10 pins L's 8400 timesteps for N.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/h1out}; mkdir -p "$OUT"
@@ -95,11 +95,12 @@ sweep)
     pair_overrides=("env.rewards.track_ang_vel_z=1.5" "env.rewards.track_ang_vel_z=2.0")
   elif [ "${ROUND:-3}" = 10 ]; then  # round 10: more lin tracking (N) or more steps (O)
     for s in 3 4 5; do
-      variants[N_lin20_s$s]="--seed $s env.rewards.track_lin_vel_xy=2.0"
+      variants[N_lin20_s$s]="--seed $s env.rewards.track_lin_vel_xy=2.0 agent.trainer.timesteps=8400"
       variants[O_steps9000_s$s]="--seed $s agent.trainer.timesteps=9000"
     done
     base="" pair="N O"
-    pair_overrides=("env.rewards.track_lin_vel_xy=2.0" "agent.trainer.timesteps=9000")
+    pair_overrides=("env.rewards.track_lin_vel_xy=2.0 agent.trainer.timesteps=8400"
+      "agent.trainer.timesteps=9000")
   elif [ "${ROUND:-3}" = 6 ]; then  # round 6: first episodes cut short at random (desynchronised)
     for s in 3 4 5; do
       variants[G_spread_s$s]="--seed $s $G_OVERRIDES"

@@ -71,7 +71,7 @@ def test_every_recipe_applies_and_the_users_overrides_win() -> None:
         TrainRunConfig(), [*recipe_overrides("fast"), "agent.ppo.mini_batches=2"]
     )
     assert fast.agent.ppo.mini_batches == 2  # the user's override comes after the recipe
-    assert fast.env.rewards.track_ang_vel_z == 1.5 and fast.agent.trainer.timesteps == 8400
+    assert fast.env.rewards.track_ang_vel_z == 1.5 and fast.agent.trainer.timesteps == 9000
     assert fast.env.commands.turning_fraction == 0.1 and fast.env.rewards.air_time_when_turning
     assert fast.env.rewards.termination == -400.0  # a negative value parses as a number
     assert recipe_overrides("isaaclab") == ()
@@ -80,7 +80,7 @@ def test_every_recipe_applies_and_the_users_overrides_win() -> None:
 def test_canonical_command_spells_the_recipe() -> None:
     from h1fault.rl.ship import RunSpec, canonical_command
 
-    fast = canonical_command("train-healthy", RunSpec(4096, "cuda", recipe="fast"), [], 8400)
+    fast = canonical_command("train-healthy", RunSpec(4096, "cuda", recipe="fast"), [], 9000)
     plain = canonical_command("train-healthy", RunSpec(4096, "cuda"), [], 24000)
     assert "--recipe fast" in fast and "--recipe" not in plain
 
