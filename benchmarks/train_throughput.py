@@ -55,10 +55,10 @@ def env_only(cfg: TrainRunConfig, envs: int, device: str, backend: str, steps: i
 
 
 def steady_steps_per_s(curve_csv: Path) -> float:
-    """Env-steps/s from the end of the first iteration to the end of the last (curve.csv rows)."""
-    rows = list(csv.DictReader(curve_csv.open()))
-    if len(rows) < 2:
-        return float("nan")
+    """Env-steps/s from the end of the first iteration to the end of the last (curve.csv rows,
+    one per iteration; ``main`` runs at least two)."""
+    with curve_csv.open() as f:
+        rows = list(csv.DictReader(f))
     first, last = rows[0], rows[-1]
     steps = float(last["env_steps"]) - float(first["env_steps"])
     return steps / (float(last["wall_s"]) - float(first["wall_s"]))
@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--recipe", default="isaaclab", help="train-healthy --recipe (PPO knobs)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.iterations < 1:
+        parser.error("--iterations must be at least 1")
     cfg = apply_overrides(TrainRunConfig(), list(recipe_overrides(args.recipe)))
     rollouts = cfg.agent.ppo.rollouts
     timesteps = (args.iterations + 1) * rollouts
